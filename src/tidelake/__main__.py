@@ -1,0 +1,3 @@
+from tidelake.cli import main
+
+main()

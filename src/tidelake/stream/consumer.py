@@ -1,0 +1,94 @@
+"""Reading a stream from inside the platform, with durable checkpoints (no HTTP, no iterators).
+
+Delivery streams, event source mappings and streaming SQL each read through a ``StreamConsumer``
+named after themselves. A shard becomes readable once its parents are finished, so records of a
+partition key are seen in order across resharding, as the Kinesis Client Library does it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidelake.stream.models import IteratorType, Record, Shard
+from tidelake.stream.store import SHARD_END, StreamStore
+
+
+@dataclass(slots=True)
+class ShardBatch:
+    shard_id: str
+    records: list[Record]
+    next_position: int  # commit this once the records are processed
+    finished: bool  # the shard is closed and every record was read: commit SHARD_END
+
+
+class StreamConsumer:
+    def __init__(self, store: StreamStore, stream_name: str, name: str,
+                 start: IteratorType = IteratorType.TRIM_HORIZON, timestamp: float | None = None) -> None:
+        self.store = store
+        self.stream_name = stream_name
+        self.name = name
+        self._start = start
+        self._timestamp = timestamp
+        self._positions: dict[int, int] = {}  # shard index -> next counter to read (uncommitted included)
+        stream = store.describe_stream(stream_name)
+        self._stream_key = stream.key
+        for shard_index, position in store.log.query(
+                "SELECT shard_index, position FROM checkpoints WHERE consumer = ? AND stream_key = ?",
+                (name, stream.key)):
+            self._positions[shard_index] = position
+
+    def checkpoint(self, shard_id: str) -> int | None:
+        """The committed position of a shard (``SHARD_END`` when finished), None if never committed."""
+        rows = self.store.log.query(
+            "SELECT position FROM checkpoints WHERE consumer = ? AND stream_key = ? AND shard_index = ?",
+            (self.name, self._stream_key, self._index(shard_id)))
+        return rows[0][0] if rows else None
+
+    def shards(self) -> list[Shard]:
+        """Shards to read now: not finished, and every parent finished."""
+        stream = self.store.describe_stream(self.stream_name)
+        finished = {s.shard_id for s in stream.shards if self._positions.get(s.index) == SHARD_END}
+        ready = []
+        for shard in stream.shards:
+            parents = [p for p in (shard.parent_shard_id, shard.adjacent_parent_shard_id) if p]
+            if shard.shard_id not in finished and all(p in finished for p in parents):
+                ready.append(shard)
+        return ready
+
+    def read(self, shard: Shard, limit: int = 10_000) -> ShardBatch:
+        position = self._positions.get(shard.index)
+        if position is None:
+            position = self._initial(shard)
+            self._positions[shard.index] = position
+        records, next_position, finished = self.store.read_shard(self.stream_name, shard.index, position, limit)
+        return ShardBatch(shard.shard_id, records, next_position, finished)
+
+    def seek(self, shard_id: str, position: int) -> None:
+        """Re-read from ``position`` (after a failed batch): forget what was read past it."""
+        self._positions[self._index(shard_id)] = position
+
+    def advance(self, batch: ShardBatch) -> None:
+        """Move the read position past a batch without committing it."""
+        self._positions[self._index(batch.shard_id)] = SHARD_END if batch.finished else batch.next_position
+
+    def commit(self, shard_id: str, position: int) -> None:
+        """Durably record that everything before ``position`` (or the whole shard) is processed."""
+        index = self._index(shard_id)
+        row = (self.name, self._stream_key, index, position)
+        self.store.log.write(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", row))
+        self._positions[index] = position
+
+    def _initial(self, shard: Shard) -> int:
+        # Children of a resharded shard start at their beginning, whatever the consumer's start.
+        if self._start is IteratorType.TRIM_HORIZON or shard.parent_shard_id is not None:
+            return shard.start_counter
+        if self._start is IteratorType.AT_TIMESTAMP and self._timestamp is not None:
+            found = self.store.log.first_counter_at(self._stream_key, shard.index, int(self._timestamp * 1000))
+            if found is not None:
+                return found
+        stream = self.store.describe_stream(self.stream_name)
+        return stream.next_counter if shard.is_open else (shard.end_counter or shard.start_counter)
+
+    @staticmethod
+    def _index(shard_id: str) -> int:
+        return int(shard_id.rsplit("-", 1)[-1])

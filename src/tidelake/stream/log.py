@@ -1,0 +1,225 @@
+"""The durable stream log: SQLite in WAL mode with one writer thread doing group commit.
+
+Every change (records and metadata) is a *job* submitted to the writer. The writer takes all jobs
+that queued up while the previous commit was running, applies them in one transaction and commits
+once, so one fsync acknowledges many requests. A caller's future resolves only after the commit,
+which is what makes an acknowledged record survive ``kill -9``; an uncommitted transaction is rolled
+back by SQLite's WAL recovery at the next start, so nothing unacknowledged is half-visible.
+
+Records are stored as one row per (put request, shard): a packed payload of partition keys and
+data, addressed by the counters it holds. Reads decode payloads into records.
+"""
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+from array import array
+from concurrent.futures import Future
+from itertools import accumulate
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from tidelake.stream.keys import _BASE, _COUNTER, _SHARD, stream_tag
+from tidelake.stream.models import Record
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS streams (
+    key INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    doc BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    stream_key INTEGER NOT NULL,
+    shard_index INTEGER NOT NULL,
+    last_counter INTEGER NOT NULL,
+    first_counter INTEGER NOT NULL,
+    arrival_ms INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS batches_position ON batches (stream_key, shard_index, last_counter);
+CREATE INDEX IF NOT EXISTS batches_arrival ON batches (stream_key, shard_index, arrival_ms);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    consumer TEXT NOT NULL,
+    stream_key INTEGER NOT NULL,
+    shard_index INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (consumer, stream_key, shard_index)
+) WITHOUT ROWID;
+"""
+
+_HEADER = struct.Struct("<I")
+
+
+def pack(partition_keys: Sequence[bytes], data: Sequence[bytes]) -> bytes:
+    """Pack records as: count, partition key lengths, data lengths, keys, data (all C-level joins)."""
+    lengths = array("I", map(len, partition_keys))
+    lengths.extend(map(len, data))
+    return b"".join((_HEADER.pack(len(data)), lengths.tobytes(), b"".join(partition_keys), b"".join(data)))
+
+
+def unpack(payload: bytes) -> tuple[list[str], list[bytes]]:
+    (count,) = _HEADER.unpack_from(payload)
+    lengths = array("I")
+    lengths.frombytes(payload[4:4 + 8 * count])
+    view = memoryview(payload)
+    pos = 4 + 8 * count
+    ends = list(accumulate(lengths, initial=pos))
+    keys = [bytes(view[ends[i]:ends[i + 1]]).decode() for i in range(count)]
+    data = [bytes(view[ends[i]:ends[i + 1]]) for i in range(count, 2 * count)]
+    return keys, data
+
+
+class StreamLog:
+    def __init__(self, path: Path, durability: str = "fsync") -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = "FULL" if durability == "fsync" else "NORMAL"
+        self._writer_conn = self._connect()
+        self._writer_conn.executescript(_SCHEMA)
+        self._pending: list[tuple[Job, Future[Any]]] = []
+        self._cond = threading.Condition()
+        self._closing = False
+        self._local = threading.local()
+        self._thread = threading.Thread(target=self._run, name="stream-log-writer", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA wal_autocheckpoint=16384")
+        return conn
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> "Future[T]":
+        """Queue a job for the next group commit; the future resolves once it is durable."""
+        future: Future[T] = Future()
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("stream log is closed")
+            self._pending.append((job, future))
+            self._cond.notify()
+        return future
+
+    def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        return self.submit(job).result()
+
+    def _run(self) -> None:
+        conn = self._writer_conn
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                group, self._pending = self._pending, []
+            if not group:
+                return  # closing and drained
+            self._commit(conn, group)
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, group: list[tuple[Job, Future[Any]]]) -> None:
+        # Step 1: apply every job in its own savepoint, so one failing job fails alone.
+        # Step 2: commit once (the one fsync of the group).
+        # Step 3: only then resolve the futures: acknowledging before step 2 could lose data.
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN")
+            for job, future in group:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((future, job(conn), None))
+                    conn.execute("RELEASE job")
+                except Exception as e:  # the job's own error goes to its caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((future, None, e))
+            conn.execute("COMMIT")
+        except BaseException as e:  # disk full, I/O error: nothing in the group is durable
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(e)
+            return
+        for future, value, error in results:
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
+
+    def append_job(self, stream_key: int, shard_index: int, first_counter: int, arrival_ms: int,
+                   partition_keys: Sequence[bytes], data: Sequence[bytes]) -> Job:
+        row = (stream_key, shard_index, first_counter + len(data) - 1, first_counter, arrival_ms,
+               pack(partition_keys, data))
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)", row)
+        return job
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._writer_conn.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._reader().execute(sql, tuple(params)).fetchall()
+
+    def read(self, stream_key: int, shard_index: int, from_counter: int, min_arrival_ms: int,
+             limit: int, max_bytes: int) -> tuple[list[Record], int, bool]:
+        """Records of a shard from ``from_counter`` on.
+
+        Returns the records, the counter to continue from, and whether more records were left.
+        """
+        cursor = self._reader().execute(
+            "SELECT first_counter, last_counter, arrival_ms, payload FROM batches "
+            "WHERE stream_key = ? AND shard_index = ? AND last_counter >= ? AND arrival_ms >= ? "
+            "ORDER BY last_counter", (stream_key, shard_index, from_counter, min_arrival_ms))
+        records: list[Record] = []
+        size = 0
+        next_counter = from_counter
+        base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
+        for first, last, arrival_ms, payload in cursor:
+            if len(records) >= limit or (size and size + len(payload) > max_bytes):
+                cursor.close()
+                return records, next_counter, True
+            keys, data = unpack(payload)
+            skip = max(0, from_counter - first)
+            take = min(len(data) - skip, limit - len(records))
+            arrival = arrival_ms / 1000
+            records.extend(
+                Record(str(base + (first + i) * _COUNTER), arrival, data[i], keys[i])
+                for i in range(skip, skip + take))
+            size += len(payload)
+            next_counter = first + skip + take
+            if skip + take < len(data):
+                cursor.close()
+                return records, next_counter, True
+        return records, next_counter, False
+
+    def first_counter_at(self, stream_key: int, shard_index: int, arrival_ms: int) -> int | None:
+        row = self._reader().execute(
+            "SELECT first_counter FROM batches WHERE stream_key = ? AND shard_index = ? AND arrival_ms >= ? "
+            "ORDER BY arrival_ms, last_counter LIMIT 1", (stream_key, shard_index, arrival_ms)).fetchone()
+        return None if row is None else row[0]
+
+    def max_counter(self, stream_key: int, shard_index: int) -> int | None:
+        """Highest counter stored in a shard (an index seek), to restore counters at start-up."""
+        row = self._reader().execute(
+            "SELECT MAX(last_counter) FROM batches WHERE stream_key = ? AND shard_index = ?",
+            (stream_key, shard_index)).fetchone()
+        return row[0]
