@@ -2,10 +2,12 @@
 request is an AWS API call. Also runs it under uvicorn for ``tidelake up``."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,11 +43,27 @@ def create_app(platform: Platform) -> Starlette:
 def _server(platform: Platform) -> "uvicorn.Server":
     import uvicorn
 
+    class Server(uvicorn.Server):
+        """Ctrl-C and SIGTERM stop gracefully and return, so the caller can flush and close the
+        platform (uvicorn would re-raise the signal after shutdown and end the process first)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
     settings = platform.settings
     config = uvicorn.Config(create_app(platform), host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=settings.log_level == "debug",
                             timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def serve(platform: Platform, ready: Callable[[], None] | None = None) -> None:
@@ -68,7 +86,6 @@ class BackgroundServer:
 
     def __init__(self, platform: Platform) -> None:
         self.server = _server(platform)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
         self.url = platform.settings.endpoint_url
         self._thread = threading.Thread(target=self.server.run, name="tidelake-server", daemon=True)
 

@@ -189,25 +189,20 @@ class KinesisApi:
     # -- records -----------------------------------------------------------------------------
 
     def put_record(self, p: P) -> P:
-        result = self.store.put_record(self._name(p), p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"),
-                                       p.get("SequenceNumberForOrdering"))
-        return {"ShardId": result.shard_id, "SequenceNumber": result.sequence_number,
-                "EncryptionType": self._encryption(p)}
+        shard_id, sequence_number = self.store.put_record(
+            self._name(p), p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"), p.get("SequenceNumberForOrdering"))
+        return {"ShardId": shard_id, "SequenceNumber": sequence_number, "EncryptionType": self._encryption(p)}
 
     def put_records(self, p: P) -> P:
         entries = p["Records"]
-        results = self.store.put_records(self._name(p), [e["Data"] for e in entries],
-                                         [e["PartitionKey"] for e in entries],
-                                         [e.get("ExplicitHashKey") for e in entries])
-        failed = 0
-        out = []
-        for r in results:
-            if r.error_code is None:
-                out.append({"SequenceNumber": r.sequence_number, "ShardId": r.shard_id})
-            else:
-                failed += 1
-                out.append({"ErrorCode": r.error_code, "ErrorMessage": r.error_message})
-        return {"FailedRecordCount": failed, "Records": out, "EncryptionType": self._encryption(p)}
+        explicit = [e.get("ExplicitHashKey") for e in entries]
+        result = self.store.put_records(self._name(p), [e["Data"] for e in entries],
+                                        [e["PartitionKey"] for e in entries],
+                                        explicit if any(explicit) else None)
+        out: list[P] = [{"SequenceNumber": n, "ShardId": s} for n, s in zip(result.sequence_numbers, result.shard_ids)]
+        for i, (code, message) in result.errors.items():
+            out[i] = {"ErrorCode": code, "ErrorMessage": message}
+        return {"FailedRecordCount": len(result.errors), "Records": out, "EncryptionType": self._encryption(p)}
 
     def _encryption(self, p: P) -> str:
         return self.store.describe_stream(self._name(p)).encryption_type

@@ -151,7 +151,7 @@ def demo(check: bool, records: int | None, rate: float | None, data_dir: Path | 
             if data_dir is None and check:
                 data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tidelake-check-")))
             chosen = _free_port(port)
-            if chosen != port:
+            if port and chosen != port:
                 console.print(f"port {port} is busy; serving on {chosen} instead")
             settings = load_settings(data_dir, None, port=chosen, transition_seconds=0.0, log_level="warning")
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from hashlib import md5
+from typing import Sequence
 
 from tidelake.stream.models import MAX_HASH_KEY
 
@@ -24,6 +25,15 @@ _SHARD = 10**8
 def hash_key(partition_key: bytes) -> int:
     """The 128-bit hash key Kinesis derives from a partition key: MD5, big-endian."""
     return int.from_bytes(md5(partition_key).digest(), "big")
+
+
+def hash_digests(partition_keys: Sequence[bytes]) -> list[bytes]:
+    """Hash keys as 16-byte big-endian digests: they compare like the integers, without converting."""
+    return [md5(k).digest() for k in partition_keys]
+
+
+def as_digest(hash_key_value: int) -> bytes:
+    return hash_key_value.to_bytes(16, "big")
 
 
 def uniform_ranges(count: int) -> list[tuple[int, int]]:
@@ -46,6 +56,12 @@ def stream_tag(stream_key: int) -> int:
 
 def encode(counter: int, shard_index: int, stream_key: int) -> str:
     return str(_BASE + counter * _COUNTER + shard_index * _SHARD + stream_tag(stream_key))
+
+
+def encode_range(first: int, count: int, shard_index: int, stream_key: int) -> list[str]:
+    """Sequence numbers of ``count`` consecutive counters of one shard."""
+    base = _BASE + first * _COUNTER + shard_index * _SHARD + stream_tag(stream_key)
+    return [str(base + i * _COUNTER) for i in range(count)]
 
 
 def decode(sequence_number: str) -> SequencePosition | None:

@@ -115,14 +115,16 @@ class Record:
     partition_key: str
 
 
-@dataclass(slots=True, frozen=True)
-class PutResult:
-    """Outcome of one record of a put: a sequence number, or an error code and message."""
+@dataclass(slots=True)
+class PutRecordsResult:
+    """Outcome of a put, per record in request order (parallel lists: cheap at 500 records a call).
 
-    shard_id: str | None = None
-    sequence_number: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
+    A record that was not accepted has ``None`` in ``sequence_numbers`` and an entry in ``errors``:
+    its index -> (error code, message)."""
+
+    shard_ids: list[str]
+    sequence_numbers: list[str | None]
+    errors: dict[int, tuple[str, str]]
 
 
 @dataclass(slots=True, frozen=True)

@@ -25,9 +25,9 @@ from tidelake.stream.errors import (ConsumerAlreadyExists, ConsumerNotFound, Inv
                                     ShardClosed, ShardLimitExceeded, ShardNotFound, StreamAlreadyExists,
                                     StreamNotActive, StreamNotFound, ThroughputExceeded)
 from tidelake.stream.iterators import IteratorCodec, IteratorState
-from tidelake.stream.keys import decode, encode, hash_key, stream_tag, uniform_ranges
+from tidelake.stream.keys import as_digest, decode, encode_range, hash_digests, stream_tag, uniform_ranges
 from tidelake.stream.log import StreamLog
-from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecordsResult, IteratorType, PutResult, Record,
+from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecordsResult, IteratorType, PutRecordsResult, Record,
                                     Shard, ShardFilterType, Stream, StreamMode, StreamStatus)
 from tidelake.stream.throttle import ShardLimits
 
@@ -384,51 +384,60 @@ class StreamStore:
     # -- writing -----------------------------------------------------------------------------
 
     def put_record(self, stream_name: str, data: bytes, partition_key: str, explicit_hash_key: str | None = None,
-                   sequence_number_for_ordering: str | None = None) -> PutResult:
+                   sequence_number_for_ordering: str | None = None) -> tuple[str, str]:
+        """Append one record; returns (shard id, sequence number) once it is durable."""
         if sequence_number_for_ordering is not None:
             position = decode(sequence_number_for_ordering)
             stream = self._usable(stream_name)
             if position is not None and position.stream_tag == stream_tag(stream.key):
                 with self._lock:  # never hand out a number below the one the producer saw last
                     stream.next_counter = max(stream.next_counter, position.counter + 1)
-        result = self.put_records(stream_name, [data], [partition_key], [explicit_hash_key])[0]
-        if result.error_code is not None:
+        result = self.put_records(stream_name, [data], [partition_key], [explicit_hash_key])
+        sequence_number = result.sequence_numbers[0]
+        if sequence_number is None:
             stream = self._find(stream_name)
-            raise ThroughputExceeded(result.shard_id or "", stream.stream_name, self.settings.account_id)
-        return result
+            raise ThroughputExceeded(result.shard_ids[0], stream.stream_name, self.settings.account_id)
+        return result.shard_ids[0], sequence_number
 
     def put_records(self, stream_name: str, data: Sequence[bytes], partition_keys: Sequence[str],
-                    explicit_hash_keys: Sequence[str | None] | None = None) -> list[PutResult]:
-        """Append records; returns one result per record, in order, once the accepted ones are durable."""
+                    explicit_hash_keys: Sequence[str | None] | None = None) -> PutRecordsResult:
+        """Append records; returns once the accepted ones are durable. Per-record work is kept to
+        hashing, routing and numbering; the records of each shard go to the log as one row."""
         stream = self._usable(stream_name)
         keys = [k.encode() for k in partition_keys]
         self._check_sizes(stream, data, keys)
-        hashes = self._hash_keys(keys, explicit_hash_keys)
+        count = len(data)
         now = self.clock.now()
-        results: list[PutResult | None] = [None] * len(data)
+        shard_ids: list[str] = [""] * count
+        numbers: list[str | None] = [None] * count
+        errors: dict[int, tuple[str, str]] = {}
         with self._lock:
             shards = stream.open_shards
-            groups: dict[int, list[int]] = defaultdict(list)
             if len(shards) == 1:
-                groups[0] = list(range(len(data)))
+                groups: dict[int, Sequence[int]] = {0: range(count)}
             else:
-                starts = [s.starting_hash_key for s in shards]
-                for i, h in enumerate(hashes):
-                    groups[bisect_right(starts, h) - 1].append(i)
+                starts = [as_digest(s.starting_hash_key) for s in shards]
+                groups = defaultdict(list)
+                for i, digest in enumerate(self._digests(keys, explicit_hash_keys)):
+                    groups[bisect_right(starts, digest) - 1].append(i)  # type: ignore[attr-defined]
             jobs = []
             for position, indexes in groups.items():
                 shard = shards[position]
                 if self._limits is not None:
-                    indexes = self._admit(stream, shard, indexes, data, keys, results, now)
+                    indexes = self._admit(stream, shard, indexes, data, keys, errors, now)
                 first = stream.next_counter
                 stream.next_counter += len(indexes)
+                whole = len(indexes) == count
                 jobs.append(self.log.append_job(stream.key, shard.index, first, int(now * 1000),
-                                                [keys[i] for i in indexes], [data[i] for i in indexes]))
-                for offset, i in enumerate(indexes):
-                    results[i] = PutResult(shard.shard_id, encode(first + offset, shard.index, stream.key))
+                                                keys if whole else [keys[i] for i in indexes],
+                                                data if whole else [data[i] for i in indexes]))
+                shard_id_ = shard.shard_id
+                for i, number in zip(indexes, encode_range(first, len(indexes), shard.index, stream.key)):
+                    numbers[i] = number
+                    shard_ids[i] = shard_id_
             done = self.log.submit(lambda conn: [job(conn) for job in jobs])
         done.result()
-        return results  # type: ignore[return-value]  # every slot is filled above
+        return PutRecordsResult(shard_ids, numbers, errors)
 
     def _check_sizes(self, stream: Stream, data: Sequence[bytes], keys: Sequence[bytes]) -> None:
         limit = stream.max_record_size_in_kib * 1024
@@ -444,13 +453,16 @@ class StreamStore:
                         f"maximum record size of {limit} bytes.")
 
     @staticmethod
-    def _hash_keys(keys: Sequence[bytes], explicit: Sequence[str | None] | None) -> list[int]:
-        if explicit is None or not any(e is not None for e in explicit):
-            return list(map(hash_key, keys))
-        return [hash_key(k) if e is None else _hash_key_arg(e, "ExplicitHashKey") for k, e in zip(keys, explicit)]
+    def _digests(keys: Sequence[bytes], explicit: Sequence[str | None] | None) -> list[bytes]:
+        digests = hash_digests(keys)
+        if explicit is not None:
+            for i, value in enumerate(explicit):
+                if value is not None:
+                    digests[i] = as_digest(_hash_key_arg(value, "ExplicitHashKey"))
+        return digests
 
-    def _admit(self, stream: Stream, shard: Shard, indexes: list[int], data: Sequence[bytes],
-               keys: Sequence[bytes], results: list[PutResult | None], now: float) -> list[int]:
+    def _admit(self, stream: Stream, shard: Shard, indexes: Sequence[int], data: Sequence[bytes],
+               keys: Sequence[bytes], errors: dict[int, tuple[str, str]], now: float) -> list[int]:
         assert self._limits is not None
         admitted = []
         for i in indexes:
@@ -458,7 +470,7 @@ class StreamStore:
                 admitted.append(i)
             else:
                 error = ThroughputExceeded(shard.shard_id, stream.stream_name, self.settings.account_id)
-                results[i] = PutResult(shard.shard_id, None, "ProvisionedThroughputExceededException", error.message)
+                errors[i] = ("ProvisionedThroughputExceededException", error.message)
         return admitted
 
     # -- reading -----------------------------------------------------------------------------

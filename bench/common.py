@@ -1,0 +1,62 @@
+"""What every benchmark shares: a server under test, percentiles, and the figures table."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+class ServerUnderTest:
+    """`tidelake up` in its own process (as users run it) with a temporary data dir."""
+
+    def __init__(self, **settings: str) -> None:
+        self.settings = {f"TIDELAKE_{k.upper()}": v for k, v in settings.items()}
+        self.port = free_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix="tidelake-bench-")
+
+    def __enter__(self) -> str:
+        env = {**os.environ, "TIDELAKE_TRANSITION_SECONDS": "0", "TIDELAKE_LOG_LEVEL": "warning", **self.settings}
+        self.process = subprocess.Popen([sys.executable, "-m", "tidelake", "up", "--port", str(self.port),
+                                         "--data-dir", str(Path(self._tmp.name) / "data")], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_tidelake/health", timeout=1):
+                    return url
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._tmp.cleanup()
+
+
+def print_table(title: str, rows: list[tuple[str, str, str]], machine: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table("measure", "figure", "detail", title=title, caption=machine)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)

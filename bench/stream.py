@@ -1,0 +1,298 @@
+"""Stream benchmark: in-process append, PutRecords through the API, GetRecords read-back, put->get latency.
+
+    python bench/stream.py            # full run (about a minute)
+    python bench/stream.py --smoke    # seconds, for CI: checks the benchmark runs, figures are rough
+
+Prints a table of figures with the machine and the durability setting. Baselines run in the same
+process: SQLite with one row per record (the naive log), and moto's Kinesis (if installed).
+Figures are printed, not asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ServerUnderTest, percentile, print_table  # noqa: E402
+
+RECORD = 200
+BATCH = 500
+
+
+def payloads(n: int) -> tuple[list[bytes], list[str]]:
+    return [os.urandom(RECORD // 2).hex().encode() for _ in range(n)], [f"pk-{i}" for i in range(n)]
+
+
+# -- 1. in-process append ----------------------------------------------------------------------
+
+def in_process(seconds: float, durability: str) -> dict[str, float]:
+    from tidelake.clock import SystemClock
+    from tidelake.config import Settings
+    from tidelake.stream.store import StreamStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = StreamStore.open(Settings(data_dir=Path(tmp), durability=durability, transition_seconds=0),
+                                 SystemClock())
+        store.create_stream("bench", 4)
+        data, keys = payloads(BATCH)
+        counts = [0] * 4
+        stop = time.perf_counter() + seconds
+
+        def writer(slot: int) -> None:
+            while time.perf_counter() < stop:
+                store.put_records("bench", data, keys)
+                counts[slot] += BATCH
+        started = time.perf_counter()
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rate = sum(counts) / (time.perf_counter() - started)
+        store.close()
+    return {"rate": rate}
+
+
+def sqlite_row_per_record(seconds: float, durability: str) -> float:
+    """Baseline: the naive durable log, one SQLite row per record, one transaction per request."""
+    data, keys = payloads(BATCH)
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "naive.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
+        conn.execute("CREATE TABLE records (shard INTEGER, seq INTEGER, pk TEXT, data BLOB, "
+                     "PRIMARY KEY (shard, seq))")
+        n = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?)",
+                             [(i % 4, n + i, keys[i], data[i]) for i in range(BATCH)])
+            conn.execute("COMMIT")
+            n += BATCH
+        rate = n / (time.perf_counter() - started)
+        conn.close()
+    return rate
+
+
+# -- 2. PutRecords through the API ----------------------------------------------------------
+
+def _client(url: str):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("kinesis", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                        aws_secret_access_key="bench", config=Config(retries={"max_attempts": 1}))
+
+
+def _producer(url: str, stream: str, seconds: float, queue: "multiprocessing.Queue") -> None:
+    client = _client(url)
+    data, keys = payloads(BATCH)
+    records = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys)]
+    latencies = []
+    sent = 0
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        t0 = time.perf_counter()
+        answer = client.put_records(StreamName=stream, Records=records)
+        latencies.append(time.perf_counter() - t0)
+        sent += BATCH - answer["FailedRecordCount"]
+    queue.put((sent, latencies))
+
+
+def api_put(url: str, stream: str, clients: int, seconds: float) -> dict[str, float]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_producer, args=(url, stream, seconds, queue)) for _ in range(clients)]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for _, lat in results for x in lat)
+    return {"rate": sum(s for s, _ in results) / elapsed, "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99), "records": sum(s for s, _ in results)}
+
+
+# -- 3. GetRecords read-back ----------------------------------------------------------------
+
+def api_read(url: str, stream: str) -> dict[str, float]:
+    client = _client(url)
+    total = 0
+    started = time.perf_counter()
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            answer = client.get_records(ShardIterator=iterator, Limit=10_000)
+            total += len(answer["Records"])
+            if answer["MillisBehindLatest"] == 0 and len(answer["Records"]) < 10_000:
+                break
+            iterator = answer.get("NextShardIterator")
+    return {"rate": total / (time.perf_counter() - started), "records": total}
+
+
+def api_read_raw(url: str, stream: str) -> dict[str, float]:
+    """The same read with a bare HTTP client (no botocore parsing): the server's own read rate."""
+    import urllib.request
+
+    import orjson
+
+    def call(operation: str, body: dict) -> dict:
+        request = urllib.request.Request(url, data=orjson.dumps(body), headers={
+            "X-Amz-Target": f"Kinesis_20131202.{operation}", "Content-Type": "application/x-amz-json-1.1"})
+        with urllib.request.urlopen(request) as answer:
+            return orjson.loads(answer.read())
+    total = 0
+    started = time.perf_counter()
+    for shard in call("ListShards", {"StreamName": stream})["Shards"]:
+        iterator = call("GetShardIterator", {"StreamName": stream, "ShardId": shard["ShardId"],
+                                             "ShardIteratorType": "TRIM_HORIZON"})["ShardIterator"]
+        while iterator:
+            answer = call("GetRecords", {"ShardIterator": iterator, "Limit": 10_000})
+            total += len(answer["Records"])
+            if answer["MillisBehindLatest"] == 0 and len(answer["Records"]) < 10_000:
+                break
+            iterator = answer.get("NextShardIterator")
+    return {"rate": total / (time.perf_counter() - started), "records": total}
+
+
+# -- 4. put -> get latency ------------------------------------------------------------------
+
+def latency(url: str, seconds: float, poll: float = 0.05) -> dict[str, float]:
+    """A producer puts single records; a consumer polls every shard every 50 ms.
+
+    "server lag" is, per record, how long after its put was acknowledged *and* a poll had started
+    the record reached the consumer: the poll's own round trip when the server adds nothing."""
+    client = _client(url)
+    client.create_stream(StreamName="latency", ShardCount=2)
+    while client.describe_stream_summary(StreamName="latency")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+        time.sleep(0.01)
+    acked: dict[bytes, float] = {}
+    seen: dict[bytes, tuple[float, float]] = {}  # data -> (poll started, received)
+    stop = threading.Event()
+
+    def consume() -> None:
+        reader = _client(url)
+        iterators = {s["ShardId"]: reader.get_shard_iterator(StreamName="latency", ShardId=s["ShardId"],
+                                                             ShardIteratorType="LATEST")["ShardIterator"]
+                     for s in reader.list_shards(StreamName="latency")["Shards"]}
+        while not stop.is_set():
+            for shard_id, iterator in iterators.items():
+                started = time.perf_counter()
+                answer = reader.get_records(ShardIterator=iterator)
+                received = time.perf_counter()
+                for record in answer["Records"]:
+                    seen[record["Data"]] = (started, received)
+                iterators[shard_id] = answer["NextShardIterator"]
+            time.sleep(poll)
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    time.sleep(0.3)
+    n = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        data = f"r{n}".encode()
+        client.put_record(StreamName="latency", Data=data, PartitionKey=str(n))
+        acked[data] = time.perf_counter()
+        n += 1
+        time.sleep(0.01)
+    time.sleep(0.3)
+    stop.set()
+    consumer.join()
+    end_to_end = sorted(seen[d][1] - t for d, t in acked.items() if d in seen)
+    lag = sorted(seen[d][1] - max(t, seen[d][0]) for d, t in acked.items() if d in seen)
+    late = sum(1 for d, t in acked.items() if d in seen and seen[d][0] > t + poll * 2 + 0.1)
+    return {"records": len(acked), "missing": len(acked) - len(seen), "e2e_p50": percentile(end_to_end, 50),
+            "e2e_p99": percentile(end_to_end, 99), "lag_p50": percentile(lag, 50), "lag_p99": percentile(lag, 99),
+            "late": late}
+
+
+# -- baseline: moto's Kinesis in this process ---------------------------------------------------
+
+def moto_put(seconds: float) -> float | None:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        return None
+    from common import free_port
+    port = free_port()
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        client = _client(url)
+        client.create_stream(StreamName="bench", ShardCount=4)
+        data, keys = payloads(BATCH)
+        records = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys)]
+        sent = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            sent += BATCH - client.put_records(StreamName="bench", Records=records)["FailedRecordCount"]
+        return sent / (time.perf_counter() - started)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
+    parser.add_argument("--durability", default="fsync", choices=["fsync", "flush"])
+    args = parser.parse_args()
+    seconds = 1.0 if args.smoke else 5.0
+    rows: list[tuple[str, str, str]] = []
+
+    local = in_process(seconds, args.durability)
+    naive = sqlite_row_per_record(seconds, args.durability)
+    rows.append(("in-process append (StreamStore.put_records, 4 threads, 4 shards)",
+                 f"{local['rate']:,.0f} records/s", f"{local['rate'] / naive:.1f}x SQLite row-per-record "
+                 f"({naive:,.0f}/s); target >= 1,000,000/s"))
+
+    with ServerUnderTest(durability=args.durability) as url:
+        client = _client(url)
+        client.create_stream(StreamName="bench", ShardCount=4)
+        while client.describe_stream_summary(StreamName="bench")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+            time.sleep(0.01)
+        for clients in (1, 2):
+            put = api_put(url, "bench", clients, seconds)
+            rows.append((f"PutRecords 500 x {RECORD} B via boto3, {clients} client process(es)",
+                         f"{put['rate']:,.0f} records/s",
+                         f"call p50 {put['p50'] * 1000:.1f} ms, p99 {put['p99'] * 1000:.1f} ms"
+                         + ("; target >= 150,000/s" if clients == 2 else "")))
+        read = api_read(url, "bench")
+        rows.append(("GetRecords read-back via boto3 (Limit 10,000)", f"{read['rate']:,.0f} records/s",
+                     f"{read['records']:,} records; client-side parsing included"))
+        raw = api_read_raw(url, "bench")
+        rows.append(("GetRecords read-back, bare HTTP client", f"{raw['rate']:,.0f} records/s",
+                     f"{raw['records']:,} records; target >= 300,000/s"))
+        lat = latency(url, 2.0 if args.smoke else 10.0)
+        rows.append(("put -> get, consumer polling every 50 ms", f"p50 {lat['e2e_p50'] * 1000:.1f} ms",
+                     f"p99 {lat['e2e_p99'] * 1000:.1f} ms; {lat['records']} records, {lat['missing']} missing"))
+        rows.append(("  of which the server adds (lag after ack and poll start)", f"p50 {lat['lag_p50'] * 1000:.2f} ms",
+                     f"p99 {lat['lag_p99'] * 1000:.2f} ms; target < 5 ms; {lat['late']} seen later than the "
+                     "first poll after their ack"))
+
+    moto = moto_put(seconds)
+    if moto is not None:
+        rows.append(("baseline: moto Kinesis PutRecords, 1 client, same process", f"{moto:,.0f} records/s",
+                     f"tidelake 1 client: {rows[1][1]}"))
+    print_table(f"tidelake stream benchmark — durability={args.durability}", rows, machine_info())
+
+
+def machine_info() -> str:
+    return (f"{platform.node()}: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}; load avg {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
