@@ -54,11 +54,15 @@ class StreamConsumer:
                 ready.append(shard)
         return ready
 
-    def read(self, shard: Shard, limit: int = 10_000) -> ShardBatch:
+    def position(self, shard: Shard) -> int:
+        """Where the next read of a shard starts (``SHARD_END`` once it is finished)."""
         position = self._positions.get(shard.index)
         if position is None:
-            position = self._initial(shard)
-            self._positions[shard.index] = position
+            position = self._positions[shard.index] = self._initial(shard)
+        return position
+
+    def read(self, shard: Shard, limit: int = 10_000) -> ShardBatch:
+        position = self.position(shard)
         records, next_position, finished = self.store.read_shard(self.stream_name, shard.index, position, limit)
         return ShardBatch(shard.shard_id, records, next_position, finished)
 
@@ -72,11 +76,28 @@ class StreamConsumer:
 
     def commit(self, shard_id: str, position: int) -> None:
         """Durably record that everything before ``position`` (or the whole shard) is processed."""
-        index = self._index(shard_id)
-        row = (self.name, self._stream_key, index, position)
-        self.store.log.write(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", row))
-        self._positions[index] = position
+        self.commit_many({shard_id: position})
+
+    def commit_many(self, positions: dict[str, int]) -> None:
+        """Commit several shards in one transaction: all move, or none does."""
+        rows = [(self.name, self._stream_key, self._index(shard_id), position)
+                for shard_id, position in positions.items()]
+        self.store.log.write(lambda conn: conn.executemany(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", rows))
+        for _, _, index, position in rows:
+            self._positions[index] = position
+
+    def lag(self) -> tuple[int, float | None]:
+        """Records not yet committed, and the arrival time of the oldest of them (None if none)."""
+        total, oldest = 0, None
+        for shard in self.shards():
+            committed = self.checkpoint(shard.shard_id)
+            start = shard.start_counter if committed is None else committed
+            count, arrival_ms = self.store.log.backlog(self._stream_key, shard.index, start)
+            total += count
+            if arrival_ms is not None:
+                oldest = arrival_ms / 1000 if oldest is None else min(oldest, arrival_ms / 1000)
+        return total, oldest
 
     def _initial(self, shard: Shard) -> int:
         # Children of a resharded shard start at their beginning, whatever the consumer's start.

@@ -24,6 +24,14 @@ class StreamNotActive(InUse):
         super().__init__(f"Stream {stream_name} under account {account_id} not ACTIVE, instead in state {status}")
 
 
+class StreamHasConsumers(InUse):
+    def __init__(self, stream_name: str, account_id: str, consumer_count: int) -> None:
+        self.stream_name = stream_name
+        self.consumer_count = consumer_count
+        super().__init__(f"Stream {stream_name} under account {account_id} has {consumer_count} registered "
+                         "consumer(s). Deregister them first, or delete with EnforceConsumerDeletion set to true.")
+
+
 class ShardNotFound(NotFound):
     def __init__(self, shard_id: str, stream_name: str, account_id: str) -> None:
         self.shard_id = shard_id

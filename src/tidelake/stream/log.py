@@ -28,7 +28,7 @@ Job = Callable[[sqlite3.Connection], Any]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
-    key INTEGER PRIMARY KEY,
+    key INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a re-created stream is another stream
     name TEXT NOT NULL,
     doc BLOB NOT NULL
 );
@@ -216,6 +216,14 @@ class StreamLog:
             "SELECT first_counter FROM batches WHERE stream_key = ? AND shard_index = ? AND arrival_ms >= ? "
             "ORDER BY arrival_ms, last_counter LIMIT 1", (stream_key, shard_index, arrival_ms)).fetchone()
         return None if row is None else row[0]
+
+    def backlog(self, stream_key: int, shard_index: int, position: int) -> tuple[int, int | None]:
+        """Records of a shard at or after ``position``, and the arrival (ms) of the oldest of them."""
+        row = self._reader().execute(
+            "SELECT SUM(last_counter - MAX(first_counter, ?) + 1), MIN(arrival_ms) FROM batches "
+            "WHERE stream_key = ? AND shard_index = ? AND last_counter >= ?",
+            (position, stream_key, shard_index, position)).fetchone()
+        return row[0] or 0, row[1]
 
     def max_counter(self, stream_key: int, shard_index: int) -> int | None:
         """Highest counter stored in a shard (an index seek), to restore counters at start-up."""

@@ -95,6 +95,7 @@ class Stream:
     settled_at: float = 0.0  # status is CREATING/UPDATING until then (see StreamStore.status)
     busy_status: StreamStatus = StreamStatus.CREATING
     deleting: bool = False
+    internal: bool = False  # the platform's own (a DirectPut delivery stream's buffer): not listed
 
     @property
     def open_shards(self) -> list[Shard]:

@@ -23,7 +23,7 @@ from tidelake.errors import InvalidArgument
 from tidelake.stream import reshard
 from tidelake.stream.errors import (ConsumerAlreadyExists, ConsumerNotFound, InvalidIterator, IteratorExpired,
                                     ShardClosed, ShardLimitExceeded, ShardNotFound, StreamAlreadyExists,
-                                    StreamNotActive, StreamNotFound, ThroughputExceeded)
+                                    StreamHasConsumers, StreamNotActive, StreamNotFound, ThroughputExceeded)
 from tidelake.stream.iterators import IteratorCodec, IteratorState
 from tidelake.stream.keys import as_digest, decode, encode_range, hash_digests, stream_tag, uniform_ranges
 from tidelake.stream.log import StreamLog
@@ -32,7 +32,7 @@ from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecor
 from tidelake.stream.throttle import ShardLimits
 
 MIB = 1 << 20
-MAX_REQUEST_BYTES = 5 * MIB
+MAX_REQUEST_BYTES = 10 * MIB  # PutRecords, partition keys included (5 MiB until large records came)
 MAX_GET_BYTES = 10 * MIB
 MAX_CONSUMERS = 20
 MAX_TAGS = 50
@@ -134,7 +134,7 @@ class StreamStore:
 
     def create_stream(self, stream_name: str, shard_count: int | None = None,
                       stream_mode: StreamMode = StreamMode.PROVISIONED, tags: dict[str, str] | None = None,
-                      max_record_size_in_kib: int | None = None) -> Stream:
+                      max_record_size_in_kib: int | None = None, internal: bool = False) -> Stream:
         if stream_mode is StreamMode.PROVISIONED and shard_count is None:
             raise InvalidArgument("ShardCount is required for a stream in PROVISIONED mode.")
         if stream_mode is StreamMode.ON_DEMAND and shard_count is not None:
@@ -150,11 +150,12 @@ class StreamStore:
                     pass  # its DELETING phase just ended: the name is free
                 else:
                     raise StreamAlreadyExists(stream_name, self.settings.account_id)
-            self._check_shard_limit(count)
+            if not internal:
+                self._check_shard_limit(count)
             now = self.clock.now()
             stream = Stream(0, stream_name, self.stream_arn(stream_name), stream_mode, now,
                             tags=dict(tags or {}), max_record_size_in_kib=max_record_size_in_kib or 1024,
-                            next_shard_index=count,
+                            next_shard_index=count, internal=internal,
                             shards=[Shard(i, lo, hi, 0, now) for i, (lo, hi) in enumerate(uniform_ranges(count))])
             self._busy(stream, StreamStatus.CREATING)
             stream.key = self.log.write(_insert_job(stream_name, _to_doc(stream)))
@@ -167,7 +168,7 @@ class StreamStore:
             if stream.deleting:
                 raise StreamNotActive(stream_name, self.settings.account_id, StreamStatus.DELETING.value)
             if stream.consumers and not enforce_consumer_deletion:
-                raise StreamNotActive(stream_name, self.settings.account_id, "ACTIVE with registered consumers")
+                raise StreamHasConsumers(stream_name, self.settings.account_id, len(stream.consumers))
             stream.deleting = True
             self._busy(stream, StreamStatus.DELETING)
             self._save(stream)
@@ -181,9 +182,11 @@ class StreamStore:
             streams = []
             for name in sorted(self._streams):
                 try:
-                    streams.append(self._find(name))
+                    stream = self._find(name)
                 except StreamNotFound:
-                    pass
+                    continue
+                if not stream.internal:
+                    streams.append(stream)
             return streams
 
     def list_shards(self, stream_name: str, shard_filter: ShardFilterType | None = None,
@@ -202,7 +205,7 @@ class StreamStore:
             case ShardFilterType.AT_LATEST:
                 return [s for s in shards if s.is_open]
             case ShardFilterType.AT_TRIM_HORIZON:
-                return [s for s in shards if _open_at(s, horizon)]
+                return [s for s in shards if _open_at(s, max(horizon, stream.created_at))]
             case ShardFilterType.FROM_TRIM_HORIZON:
                 return [s for s in shards if s.closed_at is None or s.closed_at >= horizon]
             case ShardFilterType.AT_TIMESTAMP | ShardFilterType.FROM_TIMESTAMP:
@@ -210,10 +213,11 @@ class StreamStore:
                     raise InvalidArgument(f"Timestamp is required with ShardFilter type {shard_filter.value}.")
                 if shard_filter is ShardFilterType.AT_TIMESTAMP:
                     return [s for s in shards if _open_at(s, max(timestamp, stream.created_at))]
-                return [s for s in shards if s.closed_at is None or s.closed_at >= timestamp]
+                start = max(timestamp, horizon)  # "corrected to TRIM_HORIZON" when older
+                return [s for s in shards if s.closed_at is None or s.closed_at >= start]
 
     def open_shard_count(self) -> int:
-        return sum(len(s.open_shards) for s in self._streams.values() if not s.deleting)
+        return sum(len(s.open_shards) for s in self._streams.values() if not s.deleting and not s.internal)
 
     def _check_shard_limit(self, additional: int) -> None:
         if self.open_shard_count() + additional > self.settings.shard_limit:
@@ -412,9 +416,13 @@ class StreamStore:
         numbers: list[str | None] = [None] * count
         errors: dict[int, tuple[str, str]] = {}
         with self._lock:
-            shards = stream.open_shards
+            # in key order: after resharding, shard index order is not hash key order
+            shards = sorted(stream.open_shards, key=lambda s: s.starting_hash_key)
             if len(shards) == 1:
                 groups: dict[int, Sequence[int]] = {0: range(count)}
+                for value in explicit_hash_keys or ():  # nothing to route, but still a rule of the API
+                    if value is not None:
+                        _hash_key_arg(value, "ExplicitHashKey")
             else:
                 starts = [as_digest(s.starting_hash_key) for s in shards]
                 groups = defaultdict(list)
@@ -424,7 +432,11 @@ class StreamStore:
             for position, indexes in groups.items():
                 shard = shards[position]
                 if self._limits is not None:
+                    for i in indexes:  # throttled records too: PutRecord's error names the shard
+                        shard_ids[i] = shard.shard_id
                     indexes = self._admit(stream, shard, indexes, data, keys, errors, now)
+                if not indexes:
+                    continue  # every record of this shard was throttled, or an empty put: nothing to append
                 first = stream.next_counter
                 stream.next_counter += len(indexes)
                 whole = len(indexes) == count
@@ -524,18 +536,26 @@ class StreamStore:
         if self._limits is not None and not self._limits.admit_read(stream.key, shard.index, now):
             raise ThroughputExceeded(shard.shard_id, stream.stream_name, self.settings.account_id)
         horizon_ms = now_ms - stream.retention_period_hours * 3_600_000
+        closed = self._closed(shard)  # before reading: see _closed
         records, position, more = self.log.read(stream.key, shard.index, state.position, horizon_ms,
                                                 limit, MAX_GET_BYTES)
         if self._limits is not None:
             self._limits.charge_read(stream.key, shard.index, sum(len(r.data) for r in records), now)
         behind = int(max(0, now - records[-1].approximate_arrival_timestamp) * 1000) if more and records else 0
-        if not shard.is_open and not more:
+        if closed and not more:
             # Closed and nothing left: its records are all committed (the close was written after
             # them), so this is the shard's end.
             return GetRecordsResult(records, None, behind, self._children(stream, shard))
         next_iterator = self._iterators.encode(
             IteratorState(stream.stream_name, stream.key, shard.index, position, now_ms))
-        return GetRecordsResult(records, next_iterator, behind, None if shard.is_open else [])
+        return GetRecordsResult(records, next_iterator, behind, [] if closed else None)
+
+    def _closed(self, shard: Shard) -> bool:
+        """Whether a reader may treat the shard as closed. A reshard closes shards in memory first and
+        holds the lock until the new map is committed, which is after every put routed to the old
+        shards: so a close seen under the lock means the shard's records are all readable."""
+        with self._lock:
+            return not shard.is_open
 
     def _children(self, stream: Stream, shard: Shard) -> list[ChildShard]:
         children = [s for s in stream.shards if shard.shard_id in (s.parent_shard_id, s.adjacent_parent_shard_id)]
@@ -551,9 +571,10 @@ class StreamStore:
         stream = self._usable(stream_name)
         shard = stream.shards[shard_index]
         horizon_ms = int(self.clock.now() * 1000) - stream.retention_period_hours * 3_600_000
+        closed = self._closed(shard)  # before reading: see _closed
         records, next_position, more = self.log.read(stream.key, shard_index, max(position, 0), horizon_ms,
                                                      limit, MAX_GET_BYTES)
-        return records, next_position, (not shard.is_open and not more)
+        return records, next_position, (closed and not more)
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -561,13 +582,6 @@ class StreamStore:
         """Delete records older than each stream's retention period; returns how many batches went."""
         now_ms = int(self.clock.now() * 1000)
         jobs = []
-        with self._lock:
-            for stream in self._streams.values():
-                if not stream.deleting:
-                    jobs.append((stream.key, now_ms - stream.retention_period_hours * 3_600_000,
-                                 _to_doc(stream)))
-        if not jobs:
-            return 0
 
         def job(conn) -> int:
             removed = 0
@@ -577,7 +591,17 @@ class StreamStore:
                 removed += conn.execute("DELETE FROM batches WHERE stream_key = ? AND arrival_ms < ?",
                                         (key, horizon)).rowcount
             return removed
-        return self.log.write(job)
+        with self._lock:
+            for stream in self._streams.values():
+                if not stream.deleting:
+                    jobs.append((stream.key, now_ms - stream.retention_period_hours * 3_600_000,
+                                 _to_doc(stream)))
+            if not jobs:
+                return 0
+            # Queued under the lock, so a later change of a document (a reshard) is written after
+            # this snapshot and never overwritten by it.
+            done = self.log.submit(job)
+        return done.result()
 
     # -- enhanced fan-out consumers ----------------------------------------------------------
 
@@ -631,7 +655,7 @@ def _hash_key_arg(value: str, name: str) -> int:
 
 
 def _open_at(shard: Shard, at: float) -> bool:
-    return shard.created_at <= at and (shard.closed_at is None or shard.closed_at > at)
+    return shard.created_at <= at and (shard.closed_at is None or shard.closed_at >= at)
 
 
 def _is_uniform(stream: Stream) -> bool:
