@@ -80,7 +80,7 @@ class ServerProcess:
     def client(self, service: str, **config: Any) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
                             aws_secret_access_key="test",
-                            config=Config(retries={"max_attempts": 1}, **config))
+                            config=Config(retries={"total_max_attempts": 1}, **config))
 
 
 @pytest.fixture(scope="session")

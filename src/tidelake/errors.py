@@ -54,6 +54,10 @@ class Unsupported(TidelakeError):
     """The operation exists in AWS but tidelake does not provide it (yet)."""
 
 
+class DryRunRequested(TidelakeError):
+    """The caller only asked whether the request would succeed (``DryRun``); nothing was done."""
+
+
 class Transient:
     """Mixin: a retry may succeed."""
 

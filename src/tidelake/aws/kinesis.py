@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidelake.errors import InvalidArgument, Unsupported, ValidationFailed
+from tidelake.errors import DryRunRequested, InvalidArgument, Unsupported, ValidationFailed
 from tidelake.stream.keys import encode
 from tidelake.stream.models import IteratorType, Shard, ShardFilterType, Stream, StreamMode
 from tidelake.stream.store import StreamStore
@@ -123,14 +123,21 @@ class KinesisApi:
         self.store.remove_tags(self._name(p), p["TagKeys"])
 
     def list_tags_for_resource(self, p: P) -> P:
-        tags = self.store.describe_stream(self.store.stream_name_from_arn(p["ResourceARN"])).tags
+        tags = self.store.describe_stream(self._tagged_stream(p["ResourceARN"])).tags
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
     def tag_resource(self, p: P) -> None:
-        self.store.add_tags(self.store.stream_name_from_arn(p["ResourceARN"]), p["Tags"])
+        self.store.add_tags(self._tagged_stream(p["ResourceARN"]), p["Tags"])
 
     def untag_resource(self, p: P) -> None:
-        self.store.remove_tags(self.store.stream_name_from_arn(p["ResourceARN"]), p["TagKeys"])
+        self.store.remove_tags(self._tagged_stream(p["ResourceARN"]), p["TagKeys"])
+
+    def _tagged_stream(self, arn: str) -> str:
+        # A consumer ARN (stream/<name>/consumer/<consumer>:<time>) would otherwise resolve to its stream.
+        if "/consumer/" in arn:
+            raise Unsupported("Tags on enhanced fan-out consumers are not supported by tidelake yet; only "
+                              "streams can be tagged.")
+        return self.store.stream_name_from_arn(arn)
 
     def increase_stream_retention_period(self, p: P) -> None:
         self.store.increase_stream_retention_period(self._name(p), p["RetentionPeriodHours"])
@@ -189,15 +196,20 @@ class KinesisApi:
     # -- records -----------------------------------------------------------------------------
 
     def put_record(self, p: P) -> P:
+        key = _partition_key(p.get("PartitionKey"), "partitionKey")
+        self._dry_run(p)
         shard_id, sequence_number = self.store.put_record(
-            self._name(p), p["Data"], p["PartitionKey"], p.get("ExplicitHashKey"), p.get("SequenceNumberForOrdering"))
+            self._name(p), p["Data"], key, p.get("ExplicitHashKey"), p.get("SequenceNumberForOrdering"))
         return {"ShardId": shard_id, "SequenceNumber": sequence_number, "EncryptionType": self._encryption(p)}
 
     def put_records(self, p: P) -> P:
         entries = p["Records"]
         explicit = [e.get("ExplicitHashKey") for e in entries]
-        result = self.store.put_records(self._name(p), [e["Data"] for e in entries],
-                                        [e["PartitionKey"] for e in entries],
+        keys = [e.get("PartitionKey") for e in entries]
+        if None in keys:
+            _partition_key(None, f"records.{keys.index(None) + 1}.member.partitionKey")
+        self._dry_run(p)
+        result = self.store.put_records(self._name(p), [e["Data"] for e in entries], keys,
                                         explicit if any(explicit) else None)
         out: list[P] = [{"SequenceNumber": n, "ShardId": s} for n, s in zip(result.sequence_numbers, result.shard_ids)]
         for i, (code, message) in result.errors.items():
@@ -207,12 +219,22 @@ class KinesisApi:
     def _encryption(self, p: P) -> str:
         return self.store.describe_stream(self._name(p)).encryption_type
 
+    def _dry_run(self, p: P) -> None:
+        """DryRun asks whether the request would succeed: check the stream, then answer
+        DryRunOperationException instead of acting."""
+        if p.get("DryRun"):
+            if p.get("StreamName") or p.get("StreamARN"):
+                self.store.describe_stream(self._name(p))
+            raise DryRunRequested("The request would have succeeded, but the DryRun flag was set.")
+
     def get_shard_iterator(self, p: P) -> P:
+        self._dry_run(p)
         iterator = self.store.get_shard_iterator(self._name(p), p["ShardId"], IteratorType(p["ShardIteratorType"]),
                                                  p.get("StartingSequenceNumber"), p.get("Timestamp"))
         return {"ShardIterator": iterator}
 
     def get_records(self, p: P) -> P:
+        self._dry_run(p)
         result = self.store.get_records(p["ShardIterator"], p.get("Limit", 10000))
         out: P = {"Records": result.records, "NextShardIterator": result.next_shard_iterator,
                   "MillisBehindLatest": result.millis_behind_latest}
@@ -254,6 +276,15 @@ class KinesisApi:
     def subscribe_to_shard(self, p: P) -> None:
         raise Unsupported("SubscribeToShard (HTTP/2 event stream) is not supported by tidelake yet. Read with "
                           "GetShardIterator and GetRecords; registered consumers can poll the same way.")
+
+
+def _partition_key(value: str | None, path: str) -> str:
+    # The model makes PartitionKey optional for streams with the AUTO record distribution strategy;
+    # tidelake streams all use USER_PARTITION_KEY, where AWS requires it.
+    if value is None:
+        raise ValidationFailed(f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
+                               "Member must not be null")
+    return value
 
 
 def _after(shards: list[Shard], shard_id: str | None) -> list[Shard]:

@@ -48,7 +48,9 @@ class ShardLimits:
         data = self._bucket((stream_key, shard_index, "wb"), MIB, now)
         records.refill(now)
         data.refill(now)
-        if records.tokens < 1 or data.tokens < size:
+        # A record larger than the bucket (up to 10 MiB, "large records") is admitted once the bucket
+        # is full and leaves a debt that time pays back, as Kinesis bursts for intermittent large records.
+        if records.tokens < 1 or data.tokens < min(size, data.burst):
             return False
         records.tokens -= 1
         data.tokens -= size
