@@ -46,6 +46,14 @@ class Settings:
     shard_limit: int = _doc("Open shards allowed per account (AWS default: 500 in us-east-1).", 500)
     on_demand_shard_count: int = _doc("Shards an ON_DEMAND stream starts with (AWS: 4).", 4)
     retention_check_seconds: float = _doc("How often expired records are removed from the log.", 60.0)
+    lake_endpoint_url: str = _doc(
+        "Keep the lake on an S3-compatible service at this URL instead of under the data dir "
+        "(empty: the local folder `DATA_DIR/lake`).", "")
+    lake_access_key: str = _doc("Access key for `lake_endpoint_url`.", "")
+    lake_secret_key: str = _doc("Secret key for `lake_endpoint_url`.", "")
+    lake_region: str = _doc("Region for `lake_endpoint_url`.", "us-east-1")
+    lake_bucket_map: tuple[tuple[str, str], ...] = _doc(
+        "Lake bucket name -> real bucket name on `lake_endpoint_url`. Env form: `lake:real-bucket,raw:raw-2`.", ())
     log_level: str = _doc("Server log level: debug, info, warning, error.", "info")
 
     @classmethod

@@ -16,6 +16,8 @@ from typing import IO
 from tidelake.clock import Clock, SystemClock
 from tidelake.config import Settings
 from tidelake.errors import InUse
+from tidelake.delivery.service import DeliveryService
+from tidelake.lake.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from tidelake.stream.store import StreamStore
 
 log = logging.getLogger("tidelake")
@@ -28,12 +30,15 @@ class Platform:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock(self.settings.data_dir)
         self.streams = StreamStore.open(self.settings, self.clock)
+        self.objects = _object_store(self.settings)
+        self.delivery = DeliveryService(self.settings, self.clock, self.streams, self.objects)
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
 
     def start(self) -> "Platform":
         """Start the background workers (retention, and later delivery, schedules...)."""
         self._spawn("retention", self.settings.retention_check_seconds, self.streams.trim_expired)
+        self.delivery.start()
         return self
 
     def _spawn(self, name: str, every: float, task) -> None:
@@ -52,6 +57,7 @@ class Platform:
         self._stop.set()
         for thread in self._workers:
             thread.join()
+        self.delivery.close()  # workers finish their flush (or leave its intent) before the log closes
         self.streams.close()
         self._lock_file.close()
 
@@ -73,3 +79,10 @@ def _lock(data_dir: Path) -> IO[bytes]:
         raise InUse(f"Another tidelake process is using {data_dir.resolve()}. Stop it, or choose another "
                     "--data-dir.") from None
     return handle
+
+
+def _object_store(settings: Settings) -> ObjectStore:
+    if settings.lake_endpoint_url:
+        return S3ObjectStore(settings.lake_endpoint_url, settings.lake_access_key or None,
+                             settings.lake_secret_key or None, settings.lake_region, dict(settings.lake_bucket_map))
+    return LocalObjectStore(settings.data_dir / "lake", fsync=settings.durability == "fsync")

@@ -1,5 +1,5 @@
-"""The ASGI app: health and (later) the console under ``/_tidelake`` and ``/ui``; every other
-request is an AWS API call. Also runs it under uvicorn for ``tidelake up``."""
+"""The ASGI app: health, metrics and admin calls under ``/_tidelake``, the console under ``/ui/``;
+every other request is an AWS API call. Also runs it under uvicorn for ``tidelake up``."""
 from __future__ import annotations
 
 import contextlib
@@ -11,12 +11,17 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tidelake import __version__
 from tidelake.aws.gateway import Gateway
+from tidelake.delivery.convert import Column, TableSchema
+from tidelake.errors import NotFound, TidelakeError
+from tidelake.metrics import prometheus_text
 from tidelake.platform import Platform
+from tidelake.web.console import overview
 
 if TYPE_CHECKING:
     import uvicorn
@@ -31,13 +36,50 @@ def create_app(platform: Platform) -> Starlette:
         return JSONResponse({"status": "ok", "version": __version__, "services": gateway.service_names,
                              "data_dir": str(platform.settings.data_dir)})
 
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(prometheus_text, platform)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def flush(request: Request) -> Response:
+        """Force a delivery stream's buffers out and wait until the lake has them (tests, demos)."""
+        name = request.path_params["name"]
+        timeout = float(request.query_params.get("timeout", "60"))
+        done = await run_in_threadpool(platform.delivery.flush, name, timeout)
+        return JSONResponse({"flushed": done}, status_code=200 if done else 504)
+
+    async def put_schema(request: Request) -> Response:
+        """Declare a table schema that record format conversion can name (until the catalog exists)."""
+        body = await request.json()
+        schema = TableSchema(tuple(Column(c["name"], c["type"]) for c in body["columns"]))
+        await run_in_threadpool(platform.delivery.register_schema, request.path_params["database"],
+                                request.path_params["table"], schema)
+        return JSONResponse({"columns": len(schema.columns)})
+
+    async def console(request: Request) -> Response:
+        return HTMLResponse(await run_in_threadpool(overview, platform, str(request.base_url).rstrip("/")))
+
     async def aws(request: Request) -> Response:
+        if request.url.path == "/" and _is_browser(request):
+            return RedirectResponse("/ui/")
         return await gateway(request)
+
+    async def admin_errors(request: Request, error: Exception) -> Response:
+        status = 404 if isinstance(error, NotFound) else 400
+        return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
 
     return Starlette(routes=[
         Route("/_tidelake/health", health, methods=["GET"]),
+        Route("/_tidelake/metrics", metrics, methods=["GET"]),
+        Route("/_tidelake/delivery/{name}/flush", flush, methods=["POST"]),
+        Route("/_tidelake/schemas/{database}/{table}", put_schema, methods=["PUT"]),
+        Route("/ui/", console, methods=["GET"]),
         Route("/{path:path}", aws, methods=ALL_METHODS),
-    ])
+    ], exception_handlers={TidelakeError: admin_errors, KeyError: admin_errors})
+
+
+def _is_browser(request: Request) -> bool:
+    """A person's browser asks for HTML and signs nothing; every AWS client signs (S3 ListBuckets is GET /)."""
+    return "authorization" not in request.headers and "text/html" in request.headers.get("accept", "")
 
 
 def _server(platform: Platform) -> "uvicorn.Server":

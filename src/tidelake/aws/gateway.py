@@ -7,11 +7,13 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tidelake.aws.firehose import FirehoseApi
 from tidelake.aws.kinesis import KinesisApi
 from tidelake.aws.protocol.errors import SignatureError
 from tidelake.aws.protocol.json_service import JsonService
 from tidelake.aws.protocol.router import resolve_service
 from tidelake.aws.protocol.sigv4 import verify
+from tidelake.aws.s3 import S3Service
 from tidelake.errors import Unsupported
 from tidelake.platform import Platform
 
@@ -28,6 +30,8 @@ class Gateway:
         self.secrets = dict(platform.settings.credentials)
         self.services: dict[str, Service] = {
             "kinesis": JsonService("kinesis", KinesisApi(platform.streams)),
+            "firehose": JsonService("firehose", FirehoseApi(platform.delivery, platform.streams.stream_name_from_arn)),
+            "s3": S3Service(platform.objects),
         }
 
     @property
@@ -39,7 +43,9 @@ class Gateway:
         service = self.services.get(name)
         if service is None:
             return self._unknown(name)
-        body = await request.body()
+        # S3 streams object bodies itself; its SigV4 payload hash is the x-amz-content-sha256 header.
+        streams = getattr(service, "streams_body", False) and "x-amz-content-sha256" in request.headers
+        body = b"" if streams else await request.body()
         if self.secrets:
             try:
                 verify(request.method, _signed_url(request), request.headers, body, self.secrets)

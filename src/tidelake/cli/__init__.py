@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from tidelake import __version__
+from tidelake.cli.delivery import delivery
 from tidelake.cli.demo import demo
+from tidelake.cli.lake import lake
 from tidelake.cli.stream import stream
 from tidelake.cli.up import up
 
@@ -19,3 +21,5 @@ def main() -> None:
 main.add_command(up)
 main.add_command(stream)
 main.add_command(demo)
+main.add_command(delivery)
+main.add_command(lake)

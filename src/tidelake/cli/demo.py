@@ -17,6 +17,13 @@ from typing import Any, Callable
 import click
 
 STREAM = "retail-trans"
+DELIVERY = "retail-trans"
+BUCKET = "tidelake-demo-lake"
+ROLE = "arn:aws:iam::000000000000:role/tidelake-demo"
+# The immersion day's prefixes: Hive-style partitions by arrival hour, errors beside them.
+PREFIX = "json-data/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+ERROR_PREFIX = ("error-json/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+                "!{firehose:error-output-type}")
 
 
 @dataclass
@@ -29,8 +36,10 @@ class Demo:
 
     def client(self, service: str) -> Any:
         import boto3
+        from botocore.config import Config
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1",
-                            aws_access_key_id="tidelake", aws_secret_access_key="tidelake")
+                            aws_access_key_id="tidelake", aws_secret_access_key="tidelake",
+                            config=Config(s3={"addressing_style": "path"}))
 
 
 @dataclass
@@ -44,13 +53,10 @@ def stage_stream(demo: Demo) -> StageResult:
     """Put generated transactions into a 2-shard stream, then read every one of them back."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tidelake.cli.stream import wait_active
     from tidelake.generate.retail import encode, transactions
 
     kinesis = demo.client("kinesis")
-    if STREAM not in kinesis.list_streams()["StreamNames"]:
-        kinesis.create_stream(StreamName=STREAM, ShardCount=2)
-    wait_active(kinesis, STREAM)
+    _setup(demo, kinesis)
     sent: dict[str, tuple[str, bytes]] = {}  # sequence number -> (partition key, data)
     latencies: list[float] = []
     batch = 500 if demo.rate is None else max(1, min(500, int(demo.rate / 10)))
@@ -78,12 +84,61 @@ def stage_stream(demo: Demo) -> StageResult:
     mismatched = [seq for seq, value in sent.items() if read.get(seq) != value]
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    demo.facts["stream_records"] = len(sent)
+    demo.facts["sent"] = [data for _, data in sent.values()]
     return StageResult(
         "stream", not mismatched and len(sent) == demo.records,
         f"{len(sent):,} transactions put at {len(sent) / put_seconds:,.0f}/s (PutRecords p50 {p50 * 1000:.1f} ms, "
         f"p99 {p99 * 1000:.1f} ms); {len(sent) - len(mismatched):,} read back intact"
         + (f", {len(mismatched):,} MISSING or different" if mismatched else ""))
+
+
+def _setup(demo: Demo, kinesis: Any) -> None:
+    """The stream, the lake bucket and the delivery stream between them, as the workshop sets them up."""
+    from tidelake.cli.stream import wait_active
+    if STREAM not in kinesis.list_streams()["StreamNames"]:
+        kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+    wait_active(kinesis, STREAM)
+    s3, firehose = demo.client("s3"), demo.client("firehose")
+    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=BUCKET)
+    if DELIVERY not in firehose.list_delivery_streams()["DeliveryStreamNames"]:
+        arn = kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
+        firehose.create_delivery_stream(
+            DeliveryStreamName=DELIVERY, DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+            ExtendedS3DestinationConfiguration={
+                "BucketARN": f"arn:aws:s3:::{BUCKET}", "RoleARN": ROLE, "Prefix": PREFIX,
+                "ErrorOutputPrefix": ERROR_PREFIX, "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60},
+                "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]}})
+
+
+def stage_lake(demo: Demo) -> StageResult:
+    """Flush the delivery stream and find every transaction in the lake exactly once."""
+    import urllib.request
+    sent = demo.facts.get("sent")
+    if sent is None:
+        return StageResult("lake", False, "skipped: the stream stage did not run")
+    started = time.perf_counter()
+    request = urllib.request.Request(f"{demo.endpoint_url}/_tidelake/delivery/{DELIVERY}/flush?timeout=120",
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=180):
+        pass
+    s3 = demo.client("s3")
+    lines: list[bytes] = []
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="json-data/"):
+        for item in page.get("Contents", []):
+            keys.append(item["Key"])
+            lines.extend(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().splitlines())
+    wanted = set(sent)
+    found = [line for line in lines if line in wanted]
+    missing = len(wanted - set(found))
+    duplicated = len(found) - len(set(found))
+    return StageResult(
+        "lake", bool(keys) and not missing and not duplicated,
+        f"{len(set(found)):,} transactions in {len(keys)} object(s) under s3://{BUCKET}/json-data/ after "
+        f"{time.perf_counter() - started:.1f} s flush; {missing} missing, {duplicated} duplicated"
+        + (f"; e.g. {keys[-1]}" if keys else ""))
 
 
 def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
@@ -107,7 +162,7 @@ def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-STAGES: list[Callable[[Demo], StageResult]] = [stage_stream]
+STAGES: list[Callable[[Demo], StageResult]] = [stage_stream, stage_lake]
 
 
 def _free_port(preferred: int) -> int:

@@ -17,13 +17,17 @@ endpoint_option = click.option(
 
 
 def kinesis_client(endpoint_url: str) -> Any:
+    return aws_client("kinesis", endpoint_url)
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
     import boto3
     from botocore.config import Config
-    return boto3.client("kinesis", endpoint_url=endpoint_url,
+    return boto3.client(service, endpoint_url=endpoint_url,
                         region_name=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
                         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "tidelake"),
                         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "tidelake"),
-                        config=Config(retries={"max_attempts": 2}))
+                        config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
 
 
 @contextmanager

@@ -22,12 +22,17 @@ class ShardBatch:
 
 class StreamConsumer:
     def __init__(self, store: StreamStore, stream_name: str, name: str,
-                 start: IteratorType = IteratorType.TRIM_HORIZON, timestamp: float | None = None) -> None:
+                 start: IteratorType = IteratorType.TRIM_HORIZON, timestamp: float | None = None,
+                 from_counter: int | None = None) -> None:
+        """``start`` applies to shards without a checkpoint. ``from_counter`` (a stream's
+        ``next_counter`` taken earlier) instead starts every shard just after what was put before
+        that moment: unlike LATEST, nothing put after it can be missed, even if not yet committed."""
         self.store = store
         self.stream_name = stream_name
         self.name = name
         self._start = start
         self._timestamp = timestamp
+        self._from_counter = from_counter
         self._positions: dict[int, int] = {}  # shard index -> next counter to read (uncommitted included)
         stream = store.describe_stream(stream_name)
         self._stream_key = stream.key
@@ -61,9 +66,11 @@ class StreamConsumer:
             position = self._positions[shard.index] = self._initial(shard)
         return position
 
-    def read(self, shard: Shard, limit: int = 10_000) -> ShardBatch:
+    def read(self, shard: Shard, limit: int = 10_000, max_bytes: int = 10 << 20) -> ShardBatch:
+        """Up to ``limit`` records, stopping at the first stored batch that would pass ``max_bytes``."""
         position = self.position(shard)
-        records, next_position, finished = self.store.read_shard(self.stream_name, shard.index, position, limit)
+        records, next_position, finished = self.store.read_shard(self.stream_name, shard.index, position, limit,
+                                                                 max_bytes)
         return ShardBatch(shard.shard_id, records, next_position, finished)
 
     def seek(self, shard_id: str, position: int) -> None:
@@ -101,6 +108,8 @@ class StreamConsumer:
 
     def _initial(self, shard: Shard) -> int:
         # Children of a resharded shard start at their beginning, whatever the consumer's start.
+        if self._from_counter is not None:
+            return max(shard.start_counter, self._from_counter)
         if self._start is IteratorType.TRIM_HORIZON or shard.parent_shard_id is not None:
             return shard.start_counter
         if self._start is IteratorType.AT_TIMESTAMP and self._timestamp is not None:

@@ -194,17 +194,25 @@ class StreamLog:
         next_counter = from_counter
         base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
         for first, last, arrival_ms, payload in cursor:
-            if len(records) >= limit or (size and size + len(payload) > max_bytes):
+            if len(records) >= limit or size >= max_bytes:
                 cursor.close()
                 return records, next_counter, True
             keys, data = unpack(payload)
             skip = max(0, from_counter - first)
             take = min(len(data) - skip, limit - len(records))
+            if size + len(payload) > max_bytes:  # stop inside the batch, at the record that would pass
+                budget, fits = max_bytes - size, 0
+                for item in data[skip:skip + take]:
+                    if len(item) > budget and (records or fits):
+                        break
+                    budget -= len(item)
+                    fits += 1
+                take = fits
             arrival = arrival_ms / 1000
             records.extend(
                 Record(str(base + (first + i) * _COUNTER), arrival, data[i], keys[i])
                 for i in range(skip, skip + take))
-            size += len(payload)
+            size += sum(map(len, data[skip:skip + take]))
             next_counter = first + skip + take
             if skip + take < len(data):
                 cursor.close()

@@ -563,7 +563,7 @@ class StreamStore:
                            c.starting_hash_key, c.ending_hash_key) for c in children]
 
     def read_shard(self, stream_name: str, shard_index: int, position: int, limit: int,
-                   ) -> tuple[list[Record], int, bool]:
+                   max_bytes: int = MAX_GET_BYTES) -> tuple[list[Record], int, bool]:
         """Core read for the platform's own consumers: no iterator, no throttling, no expiry.
 
         Returns (records, next position, finished): finished is True once a closed shard is fully read.
@@ -573,7 +573,7 @@ class StreamStore:
         horizon_ms = int(self.clock.now() * 1000) - stream.retention_period_hours * 3_600_000
         closed = self._closed(shard)  # before reading: see _closed
         records, next_position, more = self.log.read(stream.key, shard_index, max(position, 0), horizon_ms,
-                                                     limit, MAX_GET_BYTES)
+                                                     limit, max_bytes)
         return records, next_position, (closed and not more)
 
     # -- retention ---------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tidelake import errors as e
+from tidelake.aws.protocol import payload, rest_xml
+from tidelake.lake import errors as lake
+from tidelake.delivery import errors as delivery
 from tidelake.stream import errors as stream
 
 
@@ -37,6 +40,39 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
         (stream.IteratorExpired, "ExpiredIteratorException", 400),
         (e.Expired, "ExpiredNextTokenException", 400),
         (e.Throttled, "ProvisionedThroughputExceededException", 400),
+        (e.DryRunRequested, "DryRunOperationException", 400),
+    ],
+    "firehose": [
+        (delivery.ConcurrentModification, "ConcurrentModificationException", 400),
+        (e.Throttled, "ServiceUnavailableException", 400),
+    ],
+    # S3: docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
+    "s3": [
+        (lake.BucketNotFound, "NoSuchBucket", 404),
+        (lake.ObjectNotFound, "NoSuchKey", 404),
+        (lake.UploadNotFound, "NoSuchUpload", 404),
+        (lake.BucketAlreadyExists, "BucketAlreadyOwnedByYou", 409),  # one account owns every bucket
+        (lake.BucketNotEmpty, "BucketNotEmpty", 409),
+        (lake.InvalidBucketName, "InvalidBucketName", 400),
+        (lake.InvalidRange, "InvalidRange", 416),
+        (lake.MetadataTooLarge, "MetadataTooLarge", 400),
+        (lake.InvalidPart, "InvalidPart", 400),
+        (lake.InvalidPartOrder, "InvalidPartOrder", 400),
+        (lake.PartTooSmall, "EntityTooSmall", 400),
+        (lake.PartListEmpty, "MalformedXML", 400),
+        (lake.ObjectStoreAccessDenied, "AccessDenied", 403),
+        (lake.ObjectStoreUnavailable, "ServiceUnavailable", 503),
+        (payload.BadDigest, "BadDigest", 400),
+        (payload.InvalidDigest, "InvalidDigest", 400),
+        (payload.ContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400),
+        (payload.IncompleteBody, "IncompleteBody", 400),
+        (rest_xml.MalformedXML, "MalformedXML", 400),
+        (rest_xml.MethodNotAllowed, "MethodNotAllowed", 405),
+        (rest_xml.PreconditionFailed, "PreconditionFailed", 412),
+        (rest_xml.InvalidRequest, "InvalidRequest", 400),
+        # Unsafe keys (.., absolute paths), bad tokens, part numbers, max-keys: S3's generic code.
+        (e.InvalidArgument, "InvalidArgument", 400),
+        (e.AccessDenied, "AccessDenied", 403),
     ],
 }
 
@@ -49,10 +85,17 @@ class SignatureError(e.AccessDenied):
         super().__init__(message)
 
 
+_S3_SIGNATURE_CODES = {"UnrecognizedClientException": "InvalidAccessKeyId",
+                       "InvalidSignatureException": "SignatureDoesNotMatch"}
+
+
 def to_aws(service: str, error: BaseException) -> AwsError:
     if isinstance(error, SignatureError):
-        return AwsError(error.code, 403 if service == "s3" else 400, error.message)
+        if service == "s3":
+            return AwsError(_S3_SIGNATURE_CODES.get(error.code, "AccessDenied"), 403, error.message)
+        return AwsError(error.code, 400, error.message)
     for kind, code, status in _SERVICES.get(service, []) + _DEFAULTS:
         if isinstance(error, kind):
             return AwsError(code, status, getattr(error, "message", str(error)))
-    return AwsError("InternalFailure", 500, "The server encountered an internal error. See the tidelake log.")
+    return AwsError("InternalError" if service == "s3" else "InternalFailure", 500,
+                    "The server encountered an internal error. See the tidelake log.")
