@@ -22,7 +22,7 @@ from tidelake.delivery.models import DeliveryStream
 
 PROCESSING_FAILED = "processing-failed"
 CONVERSION_FAILED = "format-conversion-failed"
-PARTITIONING_FAILED = "partitioning-failed"  # dynamic partitioning: key missing or not extractable
+PARTITIONING_FAILED = processors.METADATA_EXTRACTION_OUTPUT_TYPE  # dynamic partitioning failures
 TRANSFORM_BATCH = 1000  # records per transform invocation
 
 
@@ -79,14 +79,19 @@ def assemble(stream: DeliveryStream, data: list[bytes], arrivals: list[float], b
                 failures.add(PARTITIONING_FAILED, processors.partitioning_error_record(
                     data[i], arrivals[i], e.message, now), arrivals[i])
             continue
-        body, converted = _body(stream, group, [arrivals[i] for i in indexes], now, failures)
+        name = naming.name(oldest, len(objects))
+        body, converted = _body(stream, group, [arrivals[i] for i in indexes], now, failures,
+                                zip_entry=name.removesuffix(naming.extension))
         if body is not None:
-            objects.append(LakeObject(location + naming.name(oldest, len(objects)), body, converted))
+            objects.append(LakeObject(location + name, body, converted))
     for error_type, records in failures.by_type.items():
         oldest = min(arrival for _, arrival in records)
         body = b"".join(record + b"\n" for record, _ in records)
-        objects.append(LakeObject(naming.error_prefix(oldest, error_type) + naming.name(oldest, len(objects)),
-                                  compression.compress(body, dest.compression_format), len(records), error_type))
+        name = naming.name(oldest, len(objects))
+        objects.append(LakeObject(naming.error_prefix(oldest, error_type) + name,
+                                  compression.compress(body, dest.compression_format,
+                                                       zip_entry=name.removesuffix(naming.extension)),
+                                  len(records), error_type))
     return objects
 
 
@@ -101,7 +106,7 @@ def _groups(partition_keys: list[dict[str, str] | None] | None, count: int) -> l
 
 
 def _body(stream: DeliveryStream, records: list[bytes], arrivals: list[float], now: float,
-          failures: _Failures) -> tuple[bytes | None, int]:
+          failures: _Failures, zip_entry: str) -> tuple[bytes | None, int]:
     dest = stream.destination
     conversion = dest.format_conversion
     if conversion is not None:
@@ -115,9 +120,10 @@ def _body(stream: DeliveryStream, records: list[bytes], arrivals: list[float], n
                 data_catalog_table={"databaseName": conversion.database_name or "",
                                     "tableName": conversion.table_name or ""}), arrivals[index])
         return result.parquet, result.converted
-    if dest.processor("AppendDelimiterToRecord") is not None:
-        records = processors.append_delimiter(records)
-    return compression.compress(b"".join(records), dest.compression_format), len(records)
+    # AppendDelimiterToRecord: one join instead of a new bytes object per record.
+    delimited = dest.processor("AppendDelimiterToRecord") is not None
+    body = b"\n".join(records) + b"\n" if delimited else b"".join(records)
+    return compression.compress(body, dest.compression_format, zip_entry=zip_entry), len(records)
 
 
 def _transform(stream: DeliveryStream, parameters: dict[str, str], data: list[bytes], arrivals: list[float],

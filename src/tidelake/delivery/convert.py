@@ -17,11 +17,13 @@ Rules, from "Convert input data format in Amazon Data Firehose" (record-format-c
   alone; the rest convert. Several objects in one record (``{"a":1}{"a":2}``) are several rows;
   a top-level array fills the columns by position, as the OpenX SerDe reads arrays.
 
-How: the records go to DuckDB as one Arrow binary column. A first pass collects the batch's
-distinct JSON keys (so case variants resolve once per batch, not per record); a second parses
-each record once, pulling every needed key as text (``json_extract_string`` with a list of
-paths), and types the columns with regex-gated ``TRY_CAST``. Failing rows are flagged in SQL;
-Python only touches those. pyarrow writes the Parquet.
+How: the records go to DuckDB as one Arrow column (zero-copy from the joined bytes). A first
+pass collects the batch's distinct JSON keys (so case variants resolve once per batch, not per
+record); a second parses each valid record once, pulling every needed key as text
+(``json_extract_string`` with a list of paths), and types the columns with regex-gated
+``TRY_CAST``. Failing rows are flagged in SQL; Python only touches those (and records that are
+several objects or an array, converted again on their own). pyarrow writes the Parquet; rows
+keep input order, except those re-converted records, which come last.
 """
 from __future__ import annotations
 
@@ -204,12 +206,14 @@ def _typed(x: str, t: _Type) -> str:
 def _select(schema: TableSchema, sources: list[list[int]], paths: list[str], source: str) -> str:
     """The conversion query over ``batch(i, raw)``: row index, error code and message, columns.
 
-    Codes: E empty, P not JSON, N not an object, M a value its column cannot take; NULL is a good row.
+    Only valid JSON reaches it (filtering with ``json_valid`` first costs far less than letting
+    records fail inside ``TRY``, which then re-runs a whole vector row by row). Codes: N not an
+    object, M a value its column cannot take, NULL a good row.
     """
     if paths:
-        extract = f"TRY(json_extract_string(s, [{', '.join(_lit(p) for p in paths)}]))"
+        extract = f"json_extract_string(s, [{', '.join(_lit(p) for p in paths)}])"
     else:
-        extract = "CASE WHEN TRY(json_valid(s)) THEN []::VARCHAR[] END"
+        extract = "[]::VARCHAR[]"
     texts, typed, columns, mismatches = ["NULL AS x_"], ["NULL AS y_"], [], []
     for n, (column, found) in enumerate(zip(schema.columns, sources)):
         t = _hive(column.type, column.name)
@@ -223,13 +227,12 @@ def _select(schema: TableSchema, sources: list[list[int]], paths: list[str], sou
             before = _lit(f'{MSG_MISMATCH} For input string: "')
             after = _lit(f'" (column {column.name}, type {column.type})')
             mismatches.append((f"x{n} IS NOT NULL AND y{n} IS NULL", f"{before} || x{n} || {after}"))
-    code = ("CASE WHEN s IS NULL OR v IS NULL THEN CASE WHEN trim(coalesce(s, 'x'), ' \t\r\n') = '' "
-            "THEN 'E' ELSE 'P' END WHEN left(ltrim(s, ' \t\r\n'), 1) <> '{' THEN 'N' "
+    code = ("CASE WHEN left(ltrim(s, ' \t\r\n'), 1) <> '{' THEN 'N' "
             + "".join(f"WHEN {cond} THEN 'M' " for cond, _ in mismatches) + "END")
     message = ("CASE " + "".join(f"WHEN {cond} THEN {text} " for cond, text in mismatches) + "END"
                if mismatches else "NULL::VARCHAR")
     return (f"WITH d AS (SELECT i, {source} AS s FROM batch), "
-            f"e AS (SELECT i, s, {extract} AS v FROM d), "
+            f"e AS (SELECT i, s, {extract} AS v FROM d WHERE json_valid(s)), "
             f"f AS (SELECT i, s, v, {', '.join(texts)} FROM e), "
             f"g AS (SELECT *, {', '.join(typed)} FROM f) "
             f"SELECT i, {code} AS code, {message} AS message, {', '.join(columns)} FROM g")
@@ -286,8 +289,8 @@ def _convert(records: list[bytes], schema: TableSchema, normalize: Normalize, ma
     batch = pa.Table.from_batches(batch.to_batches(max_chunksize=max(8192, -(-len(records) // SCAN_SPLITS))))
     con.register("batch", batch)
     try:
-        keys = [k for (k,) in con.sql(f"SELECT DISTINCT unnest(TRY(json_keys({text}))) FROM batch")
-                .fetchall()]
+        keys = [k for (k,) in con.sql(f"SELECT DISTINCT unnest(json_keys(s)) FROM (SELECT {text} AS s FROM batch) "
+                                      "WHERE json_valid(s)").fetchall()]
         paths: list[str] = []
         sources: list[list[int]] = []
         for column in schema.columns:
@@ -307,6 +310,10 @@ def _convert(records: list[bytes], schema: TableSchema, normalize: Normalize, ma
         good = result.filter(ok).select(data)
         bad = [{"i": i, "code": c, "message": m} for i, c, m in
                zip(*(result.filter(pc.invert(ok)).column(k).to_pylist() for k in range(3)))]
+    if result.num_rows < len(records):  # rows json_valid turned away: empty, not UTF-8 or not JSON
+        missing = np.setdiff1d(np.arange(len(records)), result.column(0).to_numpy(), assume_unique=True)
+        bad += [{"i": int(i), "code": "E" if not records[i].strip(b" \t\r\n") else "P"} for i in missing]
+        bad.sort(key=lambda row: row["i"])
     if not good.schema.equals(schema.arrow):
         good = good.cast(schema.arrow)
     extra, failures = _explain(records, bad, schema, normalize, mappings)

@@ -33,6 +33,10 @@ from tidelake.delivery.records import OK, RESULTS, TransformOutcome, TransformRe
 MAX_SUB_RECORDS = 500
 JSON, DELIMITED = "JSON", "DELIMITED"
 
+# What !{firehose:error-output-type} becomes for records whose keys could not be extracted: not in
+# the prefix page's table, but what users' error prefixes show (".../metadata-extraction-failed/").
+METADATA_EXTRACTION_OUTPUT_TYPE = "metadata-extraction-failed"
+
 # Error codes written into error records.
 METADATA_EXTRACTION_FAILED = "DynamicPartitioning.MetadataExtractionFailed"
 PROCESSING_FAILED_STATUS = "Lambda.ProcessingFailedStatus"

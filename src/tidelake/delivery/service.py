@@ -28,7 +28,6 @@ from tidelake.delivery.worker import DeliveryWorker
 from tidelake.errors import InvalidArgument
 from tidelake.lake.objects import ObjectStore
 from tidelake.stream.errors import StreamNotFound
-from tidelake.stream.models import Record
 from tidelake.stream.store import StreamStore
 
 MAX_BATCH_RECORDS = 500
@@ -247,11 +246,11 @@ class DeliveryService:
         return dataclasses.replace(metrics, failed_records=dict(metrics.failed_records),
                                    write_failures=dict(metrics.write_failures))
 
-    def count_incoming(self, stream: DeliveryStream, records: list[Record]) -> None:
+    def count_incoming(self, stream: DeliveryStream, data: list[bytes]) -> None:
         if stream.source_type is SourceType.KINESIS_STREAM:  # DirectPut counted at the put
             metrics = self._metrics[stream.delivery_stream_name]
-            metrics.incoming_records += len(records)
-            metrics.incoming_bytes += sum(len(r.data) for r in records)
+            metrics.incoming_records += len(data)
+            metrics.incoming_bytes += sum(map(len, data))
 
     def count_delivered(self, stream: DeliveryStream, objects: list[LakeObject]) -> None:
         metrics = self._metrics[stream.delivery_stream_name]

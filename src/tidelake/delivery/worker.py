@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from tidelake.delivery.assemble import TransformInvoker, assemble
 from tidelake.delivery.models import MIB, DeliveryStream
 from tidelake.stream.consumer import StreamConsumer
-from tidelake.stream.keys import decode
 from tidelake.stream.store import SHARD_END
 
 if TYPE_CHECKING:
@@ -37,16 +36,25 @@ MAX_BACKOFF_SECONDS = 30.0
 
 @dataclass
 class Buffer:
-    records: dict[int, list[tuple[bytes, float]]] = field(default_factory=dict)  # shard index -> (data, arrival)
+    data: dict[int, list[bytes]] = field(default_factory=dict)  # shard index -> records, in order
+    arrivals: dict[int, list[float]] = field(default_factory=dict)
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # shard id -> (start, end or SHARD_END)
     size: int = 0
     count: int = 0
     started: float | None = None  # monotonic time the first record was buffered
 
+    def add(self, shard_index: int, data: list[bytes], arrivals: list[float]) -> None:
+        self.data.setdefault(shard_index, []).extend(data)
+        self.arrivals.setdefault(shard_index, []).extend(arrivals)
+        self.size += sum(map(len, data))
+        self.count += len(data)
+        if self.started is None:
+            self.started = time.monotonic()
+
     def flat(self) -> tuple[list[bytes], list[float]]:
         """Records in a canonical order (shard, then sequence), the same on a redo."""
-        rows = [row for index in sorted(self.records) for row in self.records[index]]
-        return [d for d, _ in rows], [a for _, a in rows]
+        order = sorted(self.data)
+        return ([d for i in order for d in self.data[i]], [a for i in order for a in self.arrivals[i]])
 
     @property
     def batch_id(self) -> str:
@@ -125,18 +133,14 @@ class DeliveryWorker(threading.Thread):
                 return False
             start = buffer.ranges.get(shard.shard_id, (self.consumer.position(shard), 0))[0]
             batch = self.consumer.read(shard, limit=10_000, max_bytes=limit - buffer.size)
-            if not batch.records and not batch.finished:
+            data = batch.columns.data
+            if not data and not batch.finished:
                 continue
             self.consumer.advance(batch)
             buffer.ranges[shard.shard_id] = (start, SHARD_END if batch.finished else batch.next_position)
-            if batch.records:
-                rows = buffer.records.setdefault(shard.index, [])
-                rows.extend((r.data, r.approximate_arrival_timestamp) for r in batch.records)
-                buffer.size += sum(len(r.data) for r in batch.records)
-                buffer.count += len(batch.records)
-                if buffer.started is None:
-                    buffer.started = time.monotonic()
-                self.service.count_incoming(stream, batch.records)
+            if data:
+                buffer.add(shard.index, data, batch.columns.arrivals)
+                self.service.count_incoming(stream, data)
                 caught_up = False
             elif batch.finished:
                 caught_up = False  # its children are readable now
@@ -185,19 +189,15 @@ class DeliveryWorker(threading.Thread):
             shard = source.shard(shard_id)
             if shard is None:
                 continue
-            position, rows = start, buffer.records.setdefault(shard.index, [])
+            position, until = start, None if end == SHARD_END else end
             while True:
-                records, position, finished = self.service.streams.read_shard(
-                    stream.source_stream, shard.index, position, 10_000)
-                for r in records:
-                    counter = decode(r.sequence_number).counter  # type: ignore[union-attr]
-                    if end == SHARD_END or counter < end:
-                        rows.append((r.data, r.approximate_arrival_timestamp))
-                        buffer.size += len(r.data)
-                        buffer.count += 1
-                if not records or finished or (end != SHARD_END and position >= end):
+                columns, position, finished = self.service.streams.read_shard_columns(
+                    stream.source_stream, shard.index, position, 10_000, until=until)
+                if columns.data:
+                    buffer.add(shard.index, columns.data, columns.arrivals)
+                if not columns.data or finished:
                     break
-            self.consumer.seek(shard_id, position if end == SHARD_END else end)
+            self.consumer.seek(shard_id, position if until is None else until)
         log.info("delivery %s: redoing an interrupted flush of %d records", self.stream_name, buffer.count)
         self._flush(stream, buffer)
 

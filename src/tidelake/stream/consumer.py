@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidelake.stream.log import Columns
 from tidelake.stream.models import IteratorType, Record, Shard
 from tidelake.stream.store import SHARD_END, StreamStore
 
@@ -15,9 +16,15 @@ from tidelake.stream.store import SHARD_END, StreamStore
 @dataclass(slots=True)
 class ShardBatch:
     shard_id: str
-    records: list[Record]
+    columns: Columns  # the records as parallel lists (data, partition keys, arrivals, counters)
     next_position: int  # commit this once the records are processed
     finished: bool  # the shard is closed and every record was read: commit SHARD_END
+    stream_key: int
+
+    @property
+    def records(self) -> list[Record]:
+        """The records with their sequence numbers (built on demand: the columns are cheaper)."""
+        return self.columns.records(self.stream_key, int(self.shard_id.rsplit("-", 1)[-1]))
 
 
 class StreamConsumer:
@@ -69,9 +76,9 @@ class StreamConsumer:
     def read(self, shard: Shard, limit: int = 10_000, max_bytes: int = 10 << 20) -> ShardBatch:
         """Up to ``limit`` records, stopping at the first stored batch that would pass ``max_bytes``."""
         position = self.position(shard)
-        records, next_position, finished = self.store.read_shard(self.stream_name, shard.index, position, limit,
-                                                                 max_bytes)
-        return ShardBatch(shard.shard_id, records, next_position, finished)
+        columns, next_position, finished = self.store.read_shard_columns(self.stream_name, shard.index, position,
+                                                                         limit, max_bytes)
+        return ShardBatch(shard.shard_id, columns, next_position, finished, self._stream_key)
 
     def seek(self, shard_id: str, position: int) -> None:
         """Re-read from ``position`` (after a failed batch): forget what was read past it."""

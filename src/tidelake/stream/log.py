@@ -16,6 +16,7 @@ import struct
 import threading
 from array import array
 from concurrent.futures import Future
+from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -52,6 +53,21 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 """
 
 _HEADER = struct.Struct("<I")
+
+
+@dataclass(slots=True)
+class Columns:
+    """Records as parallel lists: what the platform's own consumers read, cheaply."""
+
+    data: list[bytes]
+    partition_keys: list[str]
+    arrivals: list[float]
+    counters: list[int]
+
+    def records(self, stream_key: int, shard_index: int) -> list[Record]:
+        base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
+        return [Record(str(base + c * _COUNTER), a, d, k)
+                for c, a, d, k in zip(self.counters, self.arrivals, self.data, self.partition_keys)]
 
 
 def pack(partition_keys: Sequence[bytes], data: Sequence[bytes]) -> bytes:
@@ -181,43 +197,54 @@ class StreamLog:
 
     def read(self, stream_key: int, shard_index: int, from_counter: int, min_arrival_ms: int,
              limit: int, max_bytes: int) -> tuple[list[Record], int, bool]:
-        """Records of a shard from ``from_counter`` on.
+        """Records of a shard from ``from_counter`` on (see ``read_columns``), with sequence numbers."""
+        columns, next_counter, more = self.read_columns(stream_key, shard_index, from_counter, min_arrival_ms,
+                                                        limit, max_bytes)
+        return columns.records(stream_key, shard_index), next_counter, more
 
-        Returns the records, the counter to continue from, and whether more records were left.
+    def read_columns(self, stream_key: int, shard_index: int, from_counter: int, min_arrival_ms: int,
+                     limit: int, max_bytes: int, until: int | None = None) -> tuple["Columns", int, bool]:
+        """Records of a shard from ``from_counter`` on, as parallel lists (no object per record).
+
+        Stops after ``limit`` records, at the record that would pass ``max_bytes`` of data (one
+        record at least), or before counter ``until``. Returns the columns, the counter to continue
+        from, and whether more records were left.
         """
         cursor = self._reader().execute(
             "SELECT first_counter, last_counter, arrival_ms, payload FROM batches "
             "WHERE stream_key = ? AND shard_index = ? AND last_counter >= ? AND arrival_ms >= ? "
             "ORDER BY last_counter", (stream_key, shard_index, from_counter, min_arrival_ms))
-        records: list[Record] = []
+        out = Columns([], [], [], [])
         size = 0
         next_counter = from_counter
-        base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
         for first, last, arrival_ms, payload in cursor:
-            if len(records) >= limit or size >= max_bytes:
+            if len(out.data) >= limit or size >= max_bytes or (until is not None and first >= until):
                 cursor.close()
-                return records, next_counter, True
+                return out, next_counter, True
             keys, data = unpack(payload)
             skip = max(0, from_counter - first)
-            take = min(len(data) - skip, limit - len(records))
+            take = min(len(data) - skip, limit - len(out.data))
+            if until is not None:
+                take = min(take, until - first - skip)
             if size + len(payload) > max_bytes:  # stop inside the batch, at the record that would pass
                 budget, fits = max_bytes - size, 0
                 for item in data[skip:skip + take]:
-                    if len(item) > budget and (records or fits):
+                    if len(item) > budget and (out.data or fits):
                         break
                     budget -= len(item)
                     fits += 1
                 take = fits
-            arrival = arrival_ms / 1000
-            records.extend(
-                Record(str(base + (first + i) * _COUNTER), arrival, data[i], keys[i])
-                for i in range(skip, skip + take))
-            size += sum(map(len, data[skip:skip + take]))
+            taken = data[skip:skip + take]
+            out.data.extend(taken)
+            out.partition_keys.extend(keys[skip:skip + take])
+            out.arrivals.extend([arrival_ms / 1000] * take)
+            out.counters.extend(range(first + skip, first + skip + take))
+            size += sum(map(len, taken))
             next_counter = first + skip + take
             if skip + take < len(data):
                 cursor.close()
-                return records, next_counter, True
-        return records, next_counter, False
+                return out, next_counter, True
+        return out, next_counter, False
 
     def first_counter_at(self, stream_key: int, shard_index: int, arrival_ms: int) -> int | None:
         row = self._reader().execute(

@@ -26,7 +26,7 @@ from tidelake.stream.errors import (ConsumerAlreadyExists, ConsumerNotFound, Inv
                                     StreamHasConsumers, StreamNotActive, StreamNotFound, ThroughputExceeded)
 from tidelake.stream.iterators import IteratorCodec, IteratorState
 from tidelake.stream.keys import as_digest, decode, encode_range, hash_digests, stream_tag, uniform_ranges
-from tidelake.stream.log import StreamLog
+from tidelake.stream.log import Columns, StreamLog
 from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecordsResult, IteratorType, PutRecordsResult, Record,
                                     Shard, ShardFilterType, Stream, StreamMode, StreamStatus)
 from tidelake.stream.throttle import ShardLimits
@@ -568,13 +568,20 @@ class StreamStore:
 
         Returns (records, next position, finished): finished is True once a closed shard is fully read.
         """
+        columns, next_position, finished = self.read_shard_columns(stream_name, shard_index, position, limit,
+                                                                   max_bytes)
+        return columns.records(self._usable(stream_name).key, shard_index), next_position, finished
+
+    def read_shard_columns(self, stream_name: str, shard_index: int, position: int, limit: int,
+                           max_bytes: int = MAX_GET_BYTES, until: int | None = None) -> tuple[Columns, int, bool]:
+        """``read_shard`` as parallel lists, optionally stopping before counter ``until``."""
         stream = self._usable(stream_name)
         shard = stream.shards[shard_index]
         horizon_ms = int(self.clock.now() * 1000) - stream.retention_period_hours * 3_600_000
         closed = self._closed(shard)  # before reading: see _closed
-        records, next_position, more = self.log.read(stream.key, shard_index, max(position, 0), horizon_ms,
-                                                     limit, max_bytes)
-        return records, next_position, (closed and not more)
+        columns, next_position, more = self.log.read_columns(stream.key, shard_index, max(position, 0), horizon_ms,
+                                                             limit, max_bytes, until)
+        return columns, next_position, (closed and not more)
 
     # -- retention ---------------------------------------------------------------------------
 
