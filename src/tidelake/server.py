@@ -45,7 +45,11 @@ def create_app(platform: Platform) -> Starlette:
         name = request.path_params["name"]
         timeout = float(request.query_params.get("timeout", "60"))
         done = await run_in_threadpool(platform.delivery.flush, name, timeout)
-        return JSONResponse({"flushed": done}, status_code=200 if done else 504)
+        if done:
+            return JSONResponse({"flushed": True})
+        return JSONResponse({"flushed": False, "message": f"{name}: not everything received is in the lake after "
+                             f"{timeout:g} s; the destination may be failing (describe the delivery stream)."},
+                            status_code=504)
 
     async def put_schema(request: Request) -> Response:
         """Declare a table schema that record format conversion can name (until the catalog exists)."""
@@ -54,6 +58,12 @@ def create_app(platform: Platform) -> Starlette:
         await run_in_threadpool(platform.delivery.register_schema, request.path_params["database"],
                                 request.path_params["table"], schema)
         return JSONResponse({"columns": len(schema.columns)})
+
+    async def put_transform(request: Request) -> Response:
+        """Register ``package.module:function`` as the transform a Lambda processor's ARN names."""
+        body = await request.json()
+        await run_in_threadpool(platform.delivery.transforms.register, request.path_params["name"], body["target"])
+        return JSONResponse({"name": request.path_params["name"], "target": body["target"]})
 
     async def console(request: Request) -> Response:
         return HTMLResponse(await run_in_threadpool(overview, platform, str(request.base_url).rstrip("/")))
@@ -72,6 +82,7 @@ def create_app(platform: Platform) -> Starlette:
         Route("/_tidelake/metrics", metrics, methods=["GET"]),
         Route("/_tidelake/delivery/{name}/flush", flush, methods=["POST"]),
         Route("/_tidelake/schemas/{database}/{table}", put_schema, methods=["PUT"]),
+        Route("/_tidelake/transforms/{name}", put_transform, methods=["PUT"]),
         Route("/ui/", console, methods=["GET"]),
         Route("/{path:path}", aws, methods=ALL_METHODS),
     ], exception_handlers={TidelakeError: admin_errors, KeyError: admin_errors})

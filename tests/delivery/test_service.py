@@ -157,7 +157,7 @@ def test_transform_ok_dropped_and_failed(lake):
 def test_dynamic_partitioning_with_jq(lake):
     lake.delivery.create_delivery_stream("by-country", destination(
         prefix="country=!{partitionKeyFromQuery:country}/", error_output_prefix="err/!{firehose:error-output-type}/",
-        buffering_hints=BufferingHints(64, 0), dynamic_partitioning=True, processing_enabled=True,
+        buffering_hints=BufferingHints(64, 60), dynamic_partitioning=True, processing_enabled=True,
         processors=[Processor("MetadataExtraction", {"MetadataExtractionQuery": "{country:.Country}",
                                                      "JsonParsingEngine": "JQ-1.6"}),
                     Processor("AppendDelimiterToRecord")]))
@@ -247,3 +247,42 @@ def test_an_interrupted_flush_is_redone_once_after_restart(tmp_path):
     assert sorted(delivered.splitlines(keepends=True)) == sorted(records)  # every record once, none twice
     assert lake.delivery.load_intent("once") == {}
     lake.close()
+
+
+def test_a_transform_registered_by_module_path(lake, tmp_path, monkeypatch):
+    (tmp_path / "shout.py").write_text(
+        "import base64\n"
+        "def handler(event, context):\n"
+        "    assert context.function_name == 'shout' and context.get_remaining_time_in_millis() > 0\n"
+        "    return {'records': [{'recordId': r['recordId'], 'result': 'Ok',\n"
+        "                         'data': base64.b64encode(base64.b64decode(r['data']).upper()).decode()}\n"
+        "                        for r in event['records']]}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InvalidArgument):
+        lake.delivery.transforms.register("shout", "shout:missing")
+    lake.delivery.transforms.register("shout", "shout:handler")
+    delivery = DeliveryService(lake.settings, SystemClock(), lake.streams, lake.objects)  # the registry's own invoker
+    try:
+        delivery.start()
+        delivery.create_delivery_stream("shouted", destination(prefix="s/", processing_enabled=True, processors=[
+            Processor("Lambda", {"LambdaArn": "arn:aws:lambda:us-east-1:000000000000:function:shout"})]))
+        delivery.put_record_batch("shouted", [b"quiet"])
+        assert delivery.flush("shouted", timeout=30)
+        assert [lake.read(k) for k in lake.keys(prefix="s/")] == [b"QUIET"]
+    finally:
+        delivery.close()
+
+
+def test_partitions_past_the_active_limit_go_to_the_error_prefix(lake, monkeypatch):
+    from tidelake.delivery import assemble as assemble_module
+    monkeypatch.setattr(assemble_module, "ACTIVE_PARTITION_LIMIT", 2)
+    lake.delivery.create_delivery_stream("many", destination(
+        prefix="k=!{partitionKeyFromQuery:k}/", error_output_prefix="err/!{firehose:error-output-type}/",
+        buffering_hints=BufferingHints(64, 60), dynamic_partitioning=True, processing_enabled=True,
+        processors=[Processor("MetadataExtraction", {"MetadataExtractionQuery": "{k:.k}",
+                                                     "JsonParsingEngine": "JQ-1.6"})]))
+    lake.delivery.put_record_batch("many", [orjson.dumps({"k": k}) for k in "abc"])
+    assert lake.delivery.flush("many", timeout=30)
+    assert len(lake.keys(prefix="k=")) == 2
+    [over] = lake.keys(prefix="err/activePartitionExceeded/")
+    assert orjson.loads(lake.read(over))["errorCode"] == "DynamicPartitioning.ActivePartitionsLimitExceeded"

@@ -114,6 +114,17 @@ def schema(table: str, columns: str, endpoint_url: str) -> None:
     click.echo(f"schema {table}: {len(cols)} column(s)")
 
 
+@delivery.command()
+@click.argument("name")
+@click.argument("target", metavar="PACKAGE.MODULE:FUNCTION")
+@endpoint_option
+def transform(name: str, target: str, endpoint_url: str) -> None:
+    """Register a Python function as the transform named NAME (a Lambda processor's
+    LambdaArn ...:function:NAME). The module must be importable by the server."""
+    _admin(endpoint_url, "PUT", f"/_tidelake/transforms/{name}", {"target": target})
+    click.echo(f"transform {name} -> {target}")
+
+
 def _admin(endpoint_url: str, method: str, path: str, body: dict | None = None) -> bytes:
     request = urllib.request.Request(endpoint_url.rstrip("/") + path, method=method,
                                      data=None if body is None else json.dumps(body).encode())

@@ -23,6 +23,8 @@ from tidelake.delivery.models import DeliveryStream
 PROCESSING_FAILED = "processing-failed"
 CONVERSION_FAILED = "format-conversion-failed"
 PARTITIONING_FAILED = processors.METADATA_EXTRACTION_OUTPUT_TYPE  # dynamic partitioning failures
+PARTITION_LIMIT_EXCEEDED = "activePartitionExceeded"
+ACTIVE_PARTITION_LIMIT = 500  # per delivery stream; records of further partitions go to the error prefix
 TRANSFORM_BATCH = 1000  # records per transform invocation
 
 
@@ -69,7 +71,13 @@ def assemble(stream: DeliveryStream, data: list[bytes], arrivals: list[float], b
         if dest.dynamic_partitioning else None
     naming = _Naming(stream, batch_id)
     objects: list[LakeObject] = []
-    for keys, indexes in _groups(partition_keys, len(data)):
+    for number, (keys, indexes) in enumerate(_groups(partition_keys, len(data))):
+        if number >= ACTIVE_PARTITION_LIMIT:  # "Buffer data for dynamic partitioning": the 500 quota
+            for i in indexes:
+                failures.add(PARTITION_LIMIT_EXCEEDED, processors.partitioning_error_record(
+                    data[i], arrivals[i], f"The delivery stream has more than {ACTIVE_PARTITION_LIMIT} active "
+                    "partitions.", now, code="DynamicPartitioning.ActivePartitionsLimitExceeded"), arrivals[i])
+            continue
         group = [data[i] for i in indexes]
         oldest = min(arrivals[i] for i in indexes)
         try:

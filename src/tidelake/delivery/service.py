@@ -24,6 +24,7 @@ from tidelake.delivery.errors import (ConcurrentModification, DeliveryStreamAlre
                                       DeliveryStreamNotFound, SourceStreamNotFound)
 from tidelake.delivery.models import (BufferingHints, DeliveryMetrics, DeliveryStream, DeliveryStreamStatus,
                                       FormatConversion, Processor, S3Destination, SourceType)
+from tidelake.delivery.transforms import TransformRegistry
 from tidelake.delivery.worker import DeliveryWorker
 from tidelake.errors import InvalidArgument
 from tidelake.lake.objects import ObjectStore
@@ -51,6 +52,9 @@ class DeliveryService:
         self._db.executescript("CREATE TABLE IF NOT EXISTS delivery_streams (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS intents (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS schemas (name TEXT PRIMARY KEY, doc BLOB);")
+        self.transforms = TransformRegistry(self._db)
+        if transform is None:
+            self.transform = self.transforms
         self._lock = threading.RLock()
         self._streams: dict[str, DeliveryStream] = {
             name: _from_doc(doc) for name, doc in self._db.execute("SELECT name, doc FROM delivery_streams")}
@@ -294,6 +298,8 @@ def _validate(destination: S3Destination) -> None:
         raise InvalidArgument(f"BufferingHints.IntervalInSeconds must be between 0 and 900, "
                               f"not {hints.interval_in_seconds}.")
     prefix.validate_prefixes(destination.prefix, destination.error_output_prefix, destination.dynamic_partitioning)
+    if destination.dynamic_partitioning and hints.interval_in_seconds == 0:
+        raise InvalidArgument("Zero buffering (IntervalInSeconds 0) is not available with dynamic partitioning.")
     if destination.dynamic_partitioning and hints.size_in_mbs < 64:
         raise InvalidArgument("When dynamic partitioning is enabled, BufferingHints.SizeInMBs must be at least 64.")
     if destination.format_conversion is not None and destination.compression_format != "UNCOMPRESSED":
