@@ -53,12 +53,12 @@ class JsonService:
             params = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as e:
             raise MalformedRequest(f"The request body is not valid JSON: {e}") from None
-        params = parse_input(self.service, operation, params)
         method = getattr(self.handler, xform_name(operation), None)
         if method is None:
             raise Unsupported(f"tidelake does not implement {self.service} {operation} yet. "
                               "See docs/ for the operations that are supported.")
-        return await run_in_threadpool(method, params)
+        # Validation is per-record work for PutRecords: do it off the event loop, with the call.
+        return await run_in_threadpool(lambda: method(parse_input(self.service, operation, params)))
 
     def _respond(self, operation: str, result: Any, request_id: str) -> Response:
         return Response(json_body(self.service, operation, result), media_type=self.content_type,

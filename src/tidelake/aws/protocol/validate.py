@@ -82,18 +82,16 @@ def _typed(kind: type, name: str) -> Check:
 
 
 def _structure(shape: Shape) -> Check:
-    members: list[tuple[str, str, Check]] = []
-    required = list(shape.required_members)
-    lazy: dict[str, Check] = {}
+    required = tuple(shape.required_members)
+    wire = {name: _lower_camel(name) for name in shape.members}
+    checks: dict[str, Check] = {}
 
     def member_check(name: str) -> Check:
         # Compiled on first use: recursive shapes would otherwise recurse forever.
-        if name not in lazy:
-            lazy[name] = _compile(shape.members[name])
-        return lazy[name]
-
-    for name in shape.members:
-        members.append((name, _lower_camel(name), member_check))
+        found = checks.get(name)
+        if found is None:
+            found = checks[name] = _compile(shape.members[name])
+        return found
 
     def check(value: Any, path: str, errors: list[str]) -> Any:
         if not isinstance(value, dict):
@@ -101,12 +99,12 @@ def _structure(shape: Shape) -> Check:
         prefix = f"{path}." if path else ""
         for name in required:
             if value.get(name) is None:
-                errors.append(f"Value null at '{prefix}{_lower_camel(name)}' failed to satisfy constraint: "
+                errors.append(f"Value null at '{prefix}{wire[name]}' failed to satisfy constraint: "
                               "Member must not be null")
-        for name, wire, get_check in members:
-            item = value.get(name, _NULL)
-            if item is not _NULL and item is not None:
-                value[name] = get_check(name)(item, prefix + wire, errors)
+        # Only the members present: a PutRecords entry has 2-3 of them, not the whole shape.
+        for name, item in value.items():
+            if item is not None and name in wire:
+                value[name] = member_check(name)(item, prefix + wire[name], errors)
         return value
     return check
 
