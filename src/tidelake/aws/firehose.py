@@ -19,6 +19,8 @@ UNSUPPORTED_DESTINATIONS = ("RedshiftDestinationConfiguration", "ElasticsearchDe
                             "HttpEndpointDestinationConfiguration", "AmazonOpenSearchServerlessDestinationConfiguration",
                             "SnowflakeDestinationConfiguration", "IcebergDestinationConfiguration")
 
+SUPPORTED_PROCESSORS = ("RecordDeAggregation", "Lambda", "MetadataExtraction", "AppendDelimiterToRecord")
+
 
 class FirehoseApi:
     def __init__(self, service: DeliveryService, streams_arn_to_name: Any) -> None:
@@ -132,6 +134,14 @@ def destination_from(config: P, resolve_schema: Callable[[str, str], TableSchema
     hints = config.get("BufferingHints", {})
     processing = config.get("ProcessingConfiguration") or {}
     conversion = config.get("DataFormatConversionConfiguration") or {}
+    # Refused rather than silently ignored: each would change what lands in the lake, or where.
+    for member, honoured in (("CustomTimeZone", ("UTC",)), ("S3BackupMode", ("Disabled",))):
+        if config.get(member, honoured[0]) not in honoured:
+            raise Unsupported(f"{member} {config[member]!r} is not supported; tidelake supports {honoured[0]}.")
+    unknown = sorted({p["Type"] for p in processing.get("Processors", [])} - set(SUPPORTED_PROCESSORS))
+    if unknown and processing.get("Enabled", True):
+        raise Unsupported(f"The {', '.join(unknown)} processor is not supported; tidelake runs "
+                          f"{', '.join(SUPPORTED_PROCESSORS)}.")
     return S3Destination(
         bucket=bucket_arn[len("arn:aws:s3:::"):], prefix=config.get("Prefix"),
         error_output_prefix=config.get("ErrorOutputPrefix"),
