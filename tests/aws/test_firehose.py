@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from conftest import ServerProcess, wait_status
 from tidelake.delivery.compression import decompress
 from tidelake.generate.retail import encode, transactions
+from support import aws_error
 
 ROLE = "arn:aws:iam::000000000000:role/firehose-delivery-role"
 ACCOUNT = "000000000000"
@@ -50,17 +51,6 @@ _names = itertools.count()
 def unique(kind: str) -> str:
     """A name no other test (nor a rerun against the same session server) uses."""
     return f"{kind}-{next(_names)}-{uuid.uuid4().hex[:6]}"
-
-
-@contextmanager
-def aws_error(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo[ClientError]]:
-    """Expect a ClientError with this exact AWS code whose message holds every fragment."""
-    with pytest.raises(ClientError) as info:
-        yield info
-    error = info.value.response["Error"]
-    assert error["Code"] == code, error
-    for fragment in fragments:
-        assert fragment in error["Message"], error
 
 
 @pytest.fixture

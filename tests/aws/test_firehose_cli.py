@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import aws, error_code, ok
 
 ROLE = "arn:aws:iam::000000000000:role/firehose-delivery-role"
 PREFIX = "json-data/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
@@ -21,28 +22,6 @@ ERROR_PREFIX = ("error-json/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{t
 OBJECT = re.compile(r"json-data/year=(\d{4})/month=(\d\d)/day=(\d\d)/hour=(\d\d)/retail-trans-1-"
                     r"(\d{4})-(\d\d)-(\d\d)-(\d\d)-\d\d-\d\d-"
                     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def aws(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_MAX_ATTEMPTS": "1"}
-    env.pop("AWS_PROFILE", None)
-    return subprocess.run([sys.executable, "-m", "awscli", *args, "--endpoint-url", url],
-                          env=env, capture_output=True, text=True, timeout=120)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def error_code(result: subprocess.CompletedProcess[str]) -> str:
-    """The code from "An error occurred (Code) when calling the X operation: ..."."""
-    assert result.returncode != 0, result.stdout
-    marker = "An error occurred ("
-    assert marker in result.stderr, result.stderr
-    return result.stderr.split(marker, 1)[1].split(")", 1)[0]
 
 
 def flush(url: str, name: str) -> None:

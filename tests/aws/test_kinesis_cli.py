@@ -10,15 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
+from support import aws as aws_cli
 
 
 def aws(url: str, *args: str, key: str = "test", secret: str = "test") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_MAX_ATTEMPTS": "1"}
-    env.pop("AWS_PROFILE", None)
-    return subprocess.run([sys.executable, "-m", "awscli", "kinesis", *args, "--endpoint-url", url,
-                           "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+    return aws_cli(url, "kinesis", *args, "--output", "json", key=key, secret=secret, timeout=60)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> Any:

@@ -16,20 +16,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ServerProcess
+from support import aws_error
 
 MAX_HASH_KEY = 2**128 - 1
 MIB = 1 << 20
-
-
-@contextmanager
-def aws_error(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo[ClientError]]:
-    """Expect a ClientError with this exact AWS code whose message holds every fragment."""
-    with pytest.raises(ClientError) as info:
-        yield info
-    error = info.value.response["Error"]
-    assert error["Code"] == code, error
-    for fragment in fragments:
-        assert fragment in error["Message"], error
 
 
 @pytest.fixture

@@ -16,19 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import wait_status
+from support import aws_error
 
 MAX_HASH_KEY = 2**128 - 1
-
-
-@contextmanager
-def aws_error(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo[ClientError]]:
-    """Expect a ClientError with this exact AWS code whose message holds every fragment."""
-    with pytest.raises(ClientError) as info:
-        yield info
-    error = info.value.response["Error"]
-    assert error["Code"] == code, error
-    for fragment in fragments:
-        assert fragment in error["Message"], error
 
 
 def shard_id(index: int) -> str:

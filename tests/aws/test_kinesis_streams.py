@@ -23,21 +23,11 @@ from botocore.exceptions import ClientError
 
 from conftest import ServerProcess, wait_status
 from tidelake.aws.kinesis import KinesisApi
+from support import aws_error
 
 MAX_HASH_KEY = 2**128 - 1
 ALL_METRICS = {"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
                "WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds"}
-
-
-@contextmanager
-def aws_error(code: str, *fragments: str) -> Iterator[pytest.ExceptionInfo[ClientError]]:
-    """Expect a ClientError with this exact AWS code whose message holds every fragment."""
-    with pytest.raises(ClientError) as info:
-        yield info
-    error = info.value.response["Error"]
-    assert error["Code"] == code, error
-    for fragment in fragments:
-        assert fragment in error["Message"], error
 
 
 @pytest.fixture

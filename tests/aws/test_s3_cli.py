@@ -14,30 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import aws, error_code, ok
 
 MiB = 1024 * 1024
 _names = itertools.count()
-
-
-def aws(url: str, *args: str, region: str = "us-east-1") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": region,
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_MAX_ATTEMPTS": "1"}
-    env.pop("AWS_PROFILE", None)
-    return subprocess.run([sys.executable, "-m", "awscli", *args, "--endpoint-url", url],
-                          env=env, capture_output=True, text=True, timeout=180)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def error_code(result: subprocess.CompletedProcess[str]) -> str:
-    """The code from "An error occurred (Code) when calling the X operation: ..."."""
-    assert result.returncode != 0, result.stdout
-    marker = "An error occurred ("
-    assert marker in result.stderr, result.stderr
-    return result.stderr.split(marker, 1)[1].split(")", 1)[0]
 
 
 @pytest.fixture
