@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import duckdb
@@ -47,14 +47,15 @@ def _one(column_type: str, value: bytes) -> tuple[object, list[tuple[int, str]]]
 def test_workshop_records_with_mixed_case_keys() -> None:
     # The immersion day's generator writes Invoice, InvoiceDate, Customer_ID; the Glue table has
     # invoice, invoicedate, customer_id (CNV: the OpenX SerDe lowercases keys by default).
-    records = [encode(t) for t in itertools.islice(transactions(seed=3), 50)]
+    at = datetime(2026, 11, 23, 9, 3, 45, tzinfo=timezone.utc)  # one instant for both generations below
+    records = [encode(t) for t in itertools.islice(transactions(seed=3, now=lambda: at), 50)]
     result = to_parquet(records, RETAIL)
     assert result.converted == 50 and result.failures == [] and result.failure_codes == []
     table = _table(result.parquet)
     assert table.schema == RETAIL.arrow
     assert table.schema.field("invoicedate").type == pa.timestamp("us")
     first = table.to_pylist()[0]
-    source = next(iter(transactions(seed=3)))
+    source = next(iter(transactions(seed=3, now=lambda: at)))
     assert first["invoice"] == source["Invoice"] and first["customer_id"] == source["Customer_ID"]
     assert first["quantity"] == source["Quantity"] and first["price"] == source["Price"]
     assert first["invoicedate"] == datetime.strptime(str(source["InvoiceDate"]), "%Y-%m-%d %H:%M:%S")

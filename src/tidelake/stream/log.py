@@ -60,13 +60,13 @@ class Columns:
     """Records as parallel lists: what the platform's own consumers read, cheaply."""
 
     data: list[bytes]
-    partition_keys: list[str]
+    partition_keys: list[bytes]  # UTF-8
     arrivals: list[float]
     counters: list[int]
 
     def records(self, stream_key: int, shard_index: int) -> list[Record]:
         base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
-        return [Record(str(base + c * _COUNTER), a, d, k)
+        return [Record(str(base + c * _COUNTER), a, d, k.decode())
                 for c, a, d, k in zip(self.counters, self.arrivals, self.data, self.partition_keys)]
 
 
@@ -77,15 +77,15 @@ def pack(partition_keys: Sequence[bytes], data: Sequence[bytes]) -> bytes:
     return b"".join((_HEADER.pack(len(data)), lengths.tobytes(), b"".join(partition_keys), b"".join(data)))
 
 
-def unpack(payload: bytes) -> tuple[list[str], list[bytes]]:
+def unpack(payload: bytes) -> tuple[list[bytes], list[bytes]]:
+    """Partition keys (UTF-8, decoded only when a Record is built) and data of a packed batch."""
     (count,) = _HEADER.unpack_from(payload)
     lengths = array("I")
     lengths.frombytes(payload[4:4 + 8 * count])
-    view = memoryview(payload)
-    pos = 4 + 8 * count
-    ends = list(accumulate(lengths, initial=pos))
-    keys = [bytes(view[ends[i]:ends[i + 1]]).decode() for i in range(count)]
-    data = [bytes(view[ends[i]:ends[i + 1]]) for i in range(count, 2 * count)]
+    ends = list(accumulate(lengths, initial=4 + 8 * count))
+    starts, stops = ends[:-1], ends[1:]
+    keys = list(map(payload.__getitem__, map(slice, starts[:count], stops[:count])))
+    data = list(map(payload.__getitem__, map(slice, starts[count:], stops[count:])))
     return keys, data
 
 
