@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from binascii import b2a_base64
+
+from tidelake.aws.protocol.serialize import Wire
 from tidelake.errors import DryRunRequested, InvalidArgument, Unsupported, ValidationFailed
 from tidelake.stream.keys import encode
 from tidelake.stream.models import IteratorType, Shard, ShardFilterType, Stream, StreamMode
@@ -236,7 +239,10 @@ class KinesisApi:
     def get_records(self, p: P) -> P:
         self._dry_run(p)
         result = self.store.get_records(p["ShardIterator"], p.get("Limit", 10000))
-        out: P = {"Records": result.records, "NextShardIterator": result.next_shard_iterator,
+        records = Wire({"SequenceNumber": r.sequence_number, "ApproximateArrivalTimestamp": r.approximate_arrival_timestamp,
+                        "Data": b2a_base64(r.data, newline=False).decode(), "PartitionKey": r.partition_key}
+                       for r in result.records)
+        out: P = {"Records": records, "NextShardIterator": result.next_shard_iterator,
                   "MillisBehindLatest": result.millis_behind_latest}
         if result.child_shards is not None:
             out["ChildShards"] = [{"ShardId": c.shard_id, "ParentShards": list(c.parent_shards),

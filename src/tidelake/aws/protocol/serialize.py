@@ -22,6 +22,13 @@ from tidelake.aws.protocol.models import service_model
 Serialize = Callable[[Any], Any]
 
 
+class Wire(list):  # type: ignore[type-arg]
+    """A list a handler already shaped for the wire (blobs in base64, timestamps as numbers).
+
+    For hot lists (GetRecords' records): one dict per item built in a comprehension costs a
+    fraction of walking the shape member by member."""
+
+
 def _identity(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
@@ -69,7 +76,7 @@ def _compile(shape: Shape, seen: dict[str, Serialize]) -> Serialize:
         return structure
     if kind == "list":
         member = _compile(shape.member, seen)
-        return lambda value: [member(item) for item in value]
+        return lambda value: value if isinstance(value, Wire) else [member(item) for item in value]
     if kind == "map":
         item = _compile(shape.value, seen)
         return lambda value: {str(k): item(v) for k, v in value.items()}
