@@ -1,13 +1,24 @@
-"""Helpers the test modules share: exact AWS error assertions and the real AWS CLI."""
+"""Helpers the test modules share: servers in subprocesses, exact AWS error assertions, the AWS CLI.
+
+Test modules import these from here, never from a conftest (pytest loads every conftest.py under the
+one module name ``conftest``, so which one an import finds depends on the collection order)."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 
@@ -43,3 +54,73 @@ def error_code(result: subprocess.CompletedProcess[str]) -> str:
     marker = "An error occurred ("
     assert marker in result.stderr, result.stderr
     return result.stderr.split(marker, 1)[1].split(")", 1)[0]
+
+
+TEST_SETTINGS = {"TIDELAKE_TRANSITION_SECONDS": "0", "TIDELAKE_LOG_LEVEL": "warning"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """`tidelake up` in a subprocess on a free port, with its own data dir."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "ServerProcess":
+        env = {**os.environ, **TEST_SETTINGS, **self.env}
+        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tidelake", "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_tidelake/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy within {timeout} s")
+
+    def kill(self) -> None:
+        """`kill -9`: no flush, no clean shutdown."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def client(self, service: str, **config: Any) -> Any:
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
+                            aws_secret_access_key="test",
+                            config=Config(retries={"total_max_attempts": 1}, **config))
+
+
+def wait_status(kinesis: Any, name: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] != status:
+        assert time.monotonic() < deadline, f"stream {name} never became {status}"
+        time.sleep(0.02)

@@ -29,10 +29,9 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ServerProcess, wait_status
+from support import ServerProcess, aws_error, wait_status
 from tidelake.delivery.compression import decompress
 from tidelake.generate.retail import encode, transactions
-from support import aws_error
 
 ROLE = "arn:aws:iam::000000000000:role/firehose-delivery-role"
 ACCOUNT = "000000000000"

@@ -15,8 +15,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ServerProcess
-from support import aws_error
+from support import ServerProcess, aws_error
 
 MAX_HASH_KEY = 2**128 - 1
 MIB = 1 << 20

@@ -15,8 +15,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import wait_status
-from support import aws_error
+from support import aws_error, wait_status
 
 MAX_HASH_KEY = 2**128 - 1
 

@@ -21,9 +21,8 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ServerProcess, wait_status
+from support import ServerProcess, aws_error, wait_status
 from tidelake.aws.kinesis import KinesisApi
-from support import aws_error
 
 MAX_HASH_KEY = 2**128 - 1
 ALL_METRICS = {"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",

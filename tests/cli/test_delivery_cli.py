@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port
+from support import free_port
 
 ROLE = "arn:aws:iam::000000000000:role/firehose-delivery-role"
 PREFIX = "json-data/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"

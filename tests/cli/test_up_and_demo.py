@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port
+from support import free_port
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import ServerProcess
+from support import ServerProcess
 
 PRODUCERS = 6
 BATCH = 25
