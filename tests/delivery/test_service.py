@@ -286,3 +286,22 @@ def test_partitions_past_the_active_limit_go_to_the_error_prefix(lake, monkeypat
     assert len(lake.keys(prefix="k=")) == 2
     [over] = lake.keys(prefix="err/activePartitionExceeded/")
     assert orjson.loads(lake.read(over))["errorCode"] == "DynamicPartitioning.ActivePartitionsLimitExceeded"
+
+
+def test_an_unexpected_failure_is_retried_from_the_checkpoints(lake, monkeypatch):
+    from tidelake.delivery import worker as worker_module
+    real = worker_module.assemble
+    calls = {"n": 0}
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in a processor")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(worker_module, "assemble", failing_once)
+    monkeypatch.setattr(worker_module, "MAX_BACKOFF_SECONDS", 0.1)
+    lake.delivery.create_delivery_stream("fragile", destination(prefix="f/"))
+    lake.delivery.put_record_batch("fragile", [b"1", b"2"])
+    assert lake.delivery.flush("fragile", timeout=30)
+    assert [lake.read(k) for k in lake.keys(prefix="f/")] == [b"12"]
+    assert lake.delivery.metrics("fragile").write_failures == {"RuntimeError": 1}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tidelake.delivery.assemble import TransformInvoker, assemble
+from tidelake.delivery.errors import DeliveryStreamNotFound
 from tidelake.delivery.models import MIB, DeliveryStream
 from tidelake.stream.consumer import StreamConsumer
 from tidelake.stream.store import SHARD_END
@@ -92,36 +93,47 @@ class DeliveryWorker(threading.Thread):
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            stream = self.service.describe_delivery_stream(self.stream_name)
-            self.consumer = _consumer(self.service, stream)
-            self._redo()
-            buffer = Buffer()
-            while not self._stop_event.is_set():
+        delay = 0.5
+        while not self._stop_event.is_set():
+            try:
+                self._deliver()
+            except DeliveryStreamNotFound:
+                return  # deleted under us
+            except Exception as error:  # never take the server down, never drop the buffer's records:
                 stream = self.service.describe_delivery_stream(self.stream_name)
-                requested = self._flush_requests
-                caught_up = self._fill(stream, buffer)
-                hints = stream.destination.buffering_hints
-                due = buffer.started is not None and (
-                    buffer.size >= hints.size_in_mbs * MIB
-                    or time.monotonic() - buffer.started >= hints.interval_in_seconds)
-                forced = requested > self._flushes_done and caught_up
-                if due or forced or (buffer.ranges and not buffer.count and caught_up):
-                    self._flush(stream, buffer)
-                    buffer = Buffer()
-                if forced:
-                    with self._wake:
-                        self._flushes_done = requested
-                        self._wake.notify_all()
-                elif caught_up and not due:
-                    with self._wake:
-                        self._wake.wait(IDLE_POLL_SECONDS)
-        except Exception:  # the stream was deleted under us, or a bug: never take the server down
-            if not self._stop_event.is_set():
-                log.exception("delivery stream %s stopped", self.stream_name)
-        finally:
-            with self._wake:
-                self._wake.notify_all()
+                self.service.count_write_failure(stream, error)
+                log.exception("delivery stream %s failed; retrying from its checkpoints in %.1f s",
+                              self.stream_name, delay)
+                self._stop_event.wait(delay)  # then start over from the committed checkpoints
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            finally:
+                with self._wake:
+                    self._wake.notify_all()
+
+    def _deliver(self) -> None:
+        stream = self.service.describe_delivery_stream(self.stream_name)
+        self.consumer = _consumer(self.service, stream)  # positions = the committed checkpoints
+        self._redo()
+        buffer = Buffer()
+        while not self._stop_event.is_set():
+            stream = self.service.describe_delivery_stream(self.stream_name)
+            requested = self._flush_requests
+            caught_up = self._fill(stream, buffer)
+            hints = stream.destination.buffering_hints
+            due = buffer.started is not None and (
+                buffer.size >= hints.size_in_mbs * MIB
+                or time.monotonic() - buffer.started >= hints.interval_in_seconds)
+            forced = requested > self._flushes_done and caught_up
+            if due or forced or (buffer.ranges and not buffer.count and caught_up):
+                self._flush(stream, buffer)
+                buffer = Buffer()
+            if forced:
+                with self._wake:
+                    self._flushes_done = requested
+                    self._wake.notify_all()
+            elif caught_up and not due:
+                with self._wake:
+                    self._wake.wait(IDLE_POLL_SECONDS)
 
     def _fill(self, stream: DeliveryStream, buffer: Buffer) -> bool:
         """Read what the source has, up to the buffer size; True if nothing more is waiting."""
