@@ -216,7 +216,7 @@ def demo(check: bool, records: int | None, rate: float | None, data_dir: Path | 
             endpoint_url = stack.enter_context(BackgroundServer(platform))
             console.print(f"tidelake serving on {endpoint_url} with data in {settings.data_dir.resolve()}")
         results = _run(Demo(endpoint_url, records, rate, console))
-        _summary(console, results, endpoint_url)
+        _summary(console, results, endpoint_url, serving=keep_running and not check)
         if keep_running and not check:
             console.print("Serving until Ctrl-C ...")
             try:
@@ -239,10 +239,11 @@ def _run(demo: Demo) -> list[StageResult]:
     return results
 
 
-def _summary(console: Any, results: list[StageResult], endpoint_url: str) -> None:
+def _summary(console: Any, results: list[StageResult], endpoint_url: str, serving: bool) -> None:
     from rich.table import Table
     table = Table("stage", "result", "what happened", title="tidelake demo")
     for r in results:
         table.add_row(r.name, "[green]OK[/]" if r.ok else "[red]FAILED[/]", r.summary)
     console.print(table)
     console.print(f"endpoint: {endpoint_url}  (try: aws kinesis list-streams --endpoint-url {endpoint_url})")
+    console.print(f"console:  {endpoint_url}/ui/" + ("" if serving else "  (add --keep-running to keep it up)"))
