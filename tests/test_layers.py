@@ -5,7 +5,7 @@ import sys
 import pytest
 
 CORE = ["tidelake.stream.store", "tidelake.stream.consumer", "tidelake.platform", "tidelake.config",
-        "tidelake.generate.retail"]
+        "tidelake.generate.retail", "tidelake.query.executions"]
 EDGES = ["tidelake.aws", "tidelake.server", "tidelake.cli", "starlette", "uvicorn"]
 
 

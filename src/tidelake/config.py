@@ -54,6 +54,9 @@ class Settings:
     lake_region: str = _doc("Region for `lake_endpoint_url`.", "us-east-1")
     lake_bucket_map: tuple[tuple[str, str], ...] = _doc(
         "Lake bucket name -> real bucket name on `lake_endpoint_url`. Env form: `lake:real-bucket,raw:raw-2`.", ())
+    query_workers: int = _doc("Athena queries that run at once; more wait QUEUED.", 4)
+    query_timeout_seconds: float = _doc(
+        "Longest an Athena query may run before it fails with a timeout (Athena's DML limit: 30 minutes).", 1800.0)
     log_level: str = _doc("Server log level: debug, info, warning, error.", "info")
 
     @classmethod

@@ -11,14 +11,19 @@ import logging
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tidelake.clock import Clock, SystemClock
 from tidelake.config import Settings
 from tidelake.errors import InUse
 from tidelake.delivery.service import DeliveryService
+from tidelake.lake.catalog.store import Catalog
 from tidelake.lake.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from tidelake.query.executions import QueryExecutions
 from tidelake.stream.store import StreamStore
+
+if TYPE_CHECKING:
+    from tidelake.query.engine import QueryEngine
 
 log = logging.getLogger("tidelake")
 
@@ -31,7 +36,9 @@ class Platform:
         self._lock_file = _lock(self.settings.data_dir)
         self.streams = StreamStore.open(self.settings, self.clock)
         self.objects = _object_store(self.settings)
+        self.catalog = Catalog(self.settings.data_dir / "catalog" / "catalog.db", self.clock, self.settings.account_id)
         self.delivery = DeliveryService(self.settings, self.clock, self.streams, self.objects)
+        self.queries = QueryExecutions(self.settings, self.clock, _query_engine(self), self.objects)
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
 
@@ -58,7 +65,9 @@ class Platform:
         for thread in self._workers:
             thread.join()
         self.delivery.close()  # workers finish their flush (or leave its intent) before the log closes
+        self.queries.close()  # before the catalog: a running query may still read it
         self.streams.close()
+        self.catalog.close()
         self._lock_file.close()
 
     def __enter__(self) -> "Platform":
@@ -79,6 +88,12 @@ def _lock(data_dir: Path) -> IO[bytes]:
         raise InUse(f"Another tidelake process is using {data_dir.resolve()}. Stop it, or choose another "
                     "--data-dir.") from None
     return handle
+
+
+def _query_engine(platform: Platform) -> "QueryEngine":
+    from tidelake.query.engine import QueryEngine  # DuckDB and sqlglot load with the engine
+    return QueryEngine(platform.catalog, platform.settings.data_dir / "lake", platform.objects,
+                       timeout_seconds=platform.settings.query_timeout_seconds)
 
 
 def _object_store(settings: Settings) -> ObjectStore:

@@ -7,7 +7,9 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tidelake.aws.athena import AthenaApi
 from tidelake.aws.firehose import FirehoseApi
+from tidelake.aws.glue import GlueApi
 from tidelake.aws.kinesis import KinesisApi
 from tidelake.aws.protocol.errors import SignatureError
 from tidelake.aws.protocol.json_service import JsonService
@@ -32,6 +34,8 @@ class Gateway:
             "kinesis": JsonService("kinesis", KinesisApi(platform.streams)),
             "firehose": JsonService("firehose", FirehoseApi(platform.delivery, platform.streams.stream_name_from_arn)),
             "s3": S3Service(platform.objects),
+            "athena": JsonService("athena", AthenaApi(platform.queries, platform.catalog, platform.settings.account_id)),
+            "glue": JsonService("glue", GlueApi(platform.catalog)),
         }
 
     @property

@@ -6,11 +6,13 @@ match wins, and the defaults at the end cover every service.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tidelake import errors as e
 from tidelake.aws.protocol import payload, rest_xml
 from tidelake.lake import errors as lake
+from tidelake.lake.catalog import errors as catalog
 from tidelake.delivery import errors as delivery
 from tidelake.stream import errors as stream
 
@@ -20,6 +22,7 @@ class AwsError:
     code: str
     status: int
     message: str
+    fields: dict[str, Any] = field(default_factory=dict)  # extra members of the error shape
 
 
 _DEFAULTS: list[tuple[type[BaseException], str, int]] = [
@@ -45,6 +48,18 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
     "firehose": [
         (delivery.ConcurrentModification, "ConcurrentModificationException", 400),
         (e.Throttled, "ServiceUnavailableException", 400),
+    ],
+    # Glue: the error shapes of botocore's glue model (EntityNotFoundException, AlreadyExistsException...).
+    # Shape constraint violations stay ValidationException, as Glue answers them.
+    "glue": [
+        (catalog.InvalidPartitionExpression, "InvalidInputException", 400),
+        (e.MalformedRequest, "SerializationException", 400),
+        (e.ValidationFailed, "ValidationException", 400),
+        (e.NotFound, "EntityNotFoundException", 400),
+        (e.AlreadyExists, "AlreadyExistsException", 400),
+        (e.InvalidArgument, "InvalidInputException", 400),
+        (e.LimitExceeded, "ResourceNumberLimitExceededException", 400),
+        (e.InUse, "ConcurrentModificationException", 400),
     ],
     # S3: docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
     "s3": [
@@ -74,7 +89,28 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
         (e.InvalidArgument, "InvalidArgument", 400),
         (e.AccessDenied, "AccessDenied", 403),
     ],
+    # Athena: errors.shapes in botocore's athena model; a request it refuses is InvalidRequestException
+    # with an AthenaErrorCode, a catalog lookup that fails is MetadataException.
+    "athena": [
+        (e.MalformedRequest, "SerializationException", 400),
+        (e.ValidationFailed, "ValidationException", 400),
+        (catalog.DatabaseNotFound, "MetadataException", 400),
+        (catalog.TableNotFound, "MetadataException", 400),
+        (e.NotFound, "InvalidRequestException", 400),
+        (e.AlreadyExists, "InvalidRequestException", 400),
+        (e.InvalidArgument, "InvalidRequestException", 400),
+        (e.LimitExceeded, "TooManyRequestsException", 400),
+        (e.Throttled, "TooManyRequestsException", 400),
+    ],
 }
+
+
+def _athena_fields(error: BaseException) -> dict[str, Any]:
+    return {"AthenaErrorCode": getattr(error, "athena_error_code", "INVALID_INPUT")}
+
+
+# Extra members some error shapes carry, by (service, code).
+_FIELDS = {("athena", "InvalidRequestException"): _athena_fields}
 
 
 class SignatureError(e.AccessDenied):
@@ -96,6 +132,7 @@ def to_aws(service: str, error: BaseException) -> AwsError:
         return AwsError(error.code, 400, error.message)
     for kind, code, status in _SERVICES.get(service, []) + _DEFAULTS:
         if isinstance(error, kind):
-            return AwsError(code, status, getattr(error, "message", str(error)))
+            extra = _FIELDS.get((service, code))
+            return AwsError(code, status, getattr(error, "message", str(error)), extra(error) if extra else {})
     return AwsError("InternalError" if service == "s3" else "InternalFailure", 500,
                     "The server encountered an internal error. See the tidelake log.")

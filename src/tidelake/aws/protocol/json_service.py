@@ -71,13 +71,14 @@ class JsonService:
                         media_type="application/x-amz-json-1.1", headers={"x-amzn-ErrorType": aws.code})
 
     def error_response(self, error: BaseException, request_id: str, operation: str = "") -> Response:
+        fields: dict[str, Any] = {}
         if isinstance(error, UnknownOperation):
             code, status, message = "UnknownOperationException", 400, error.message
         else:
             aws = to_aws(self.service, error)
-            code, status, message = aws.code, aws.status, aws.message
+            code, status, message, fields = aws.code, aws.status, aws.message, aws.fields
             if code == "InternalFailure":
                 log.exception("%s %s failed", self.service, operation, exc_info=error)
-        body = orjson.dumps({"__type": code, "message": message})
+        body = orjson.dumps({"__type": code, "message": message, **fields})
         return Response(body, status_code=status, media_type=self.content_type,
                         headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code})

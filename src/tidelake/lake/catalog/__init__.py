@@ -1,0 +1,1 @@
+"""The data catalog (Glue Data Catalog model): databases, tables, partitions, in SQLite."""
