@@ -8,6 +8,7 @@ from tidelake import __version__
 from tidelake.cli.delivery import delivery
 from tidelake.cli.demo import demo
 from tidelake.cli.lake import lake
+from tidelake.cli.query import query
 from tidelake.cli.stream import stream
 from tidelake.cli.up import up
 
@@ -23,3 +24,4 @@ main.add_command(stream)
 main.add_command(demo)
 main.add_command(delivery)
 main.add_command(lake)
+main.add_command(query)

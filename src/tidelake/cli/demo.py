@@ -130,6 +130,7 @@ def stage_lake(demo: Demo) -> StageResult:
         for item in page.get("Contents", []):
             keys.append(item["Key"])
             lines.extend(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().splitlines())
+    demo.facts["lake_lines"] = len(lines)
     wanted = set(sent)
     found = [line for line in lines if line in wanted]
     missing = len(wanted - set(found))
@@ -139,6 +140,40 @@ def stage_lake(demo: Demo) -> StageResult:
         f"{len(set(found)):,} transactions in {len(keys)} object(s) under s3://{BUCKET}/json-data/ after "
         f"{time.perf_counter() - started:.1f} s flush; {missing} missing, {duplicated} duplicated"
         + (f"; e.g. {keys[-1]}" if keys else ""))
+
+
+# The Athena workshop's table over the delivered JSON (keys Invoice, InvoiceDate... match the
+# lower-case columns through the OpenX SerDe, as in Athena).
+DDL = f"""CREATE EXTERNAL TABLE IF NOT EXISTS demo.retail_trans_json(
+  invoice string, stockcode string, description string, quantity int,
+  invoicedate timestamp, price float, customer_id string, country string)
+PARTITIONED BY (year int, month int, day int, hour int)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.IgnoreKeyTextOutputFormat'
+LOCATION 's3://{BUCKET}/json-data'"""
+
+
+def stage_query(demo: Demo) -> StageResult:
+    """Register the lake's JSON as a table and query it with Athena SQL, as the workshop does."""
+    from tidelake.cli.query import run_query
+    expected = demo.facts.get("lake_lines")
+    if expected is None:
+        return StageResult("query", False, "skipped: the lake stage did not run")
+    started = time.perf_counter()
+    for statement in ("CREATE DATABASE IF NOT EXISTS demo", DDL, "MSCK REPAIR TABLE demo.retail_trans_json"):
+        run_query(demo.endpoint_url, statement)
+    _, partitions, _ = run_query(demo.endpoint_url, "SHOW PARTITIONS demo.retail_trans_json")
+    _, rows, execution = run_query(demo.endpoint_url, "SELECT count(*), count(DISTINCT invoice), "
+                                   "round(sum(price * quantity), 2) FROM retail_trans_json", database="demo")
+    _, top, _ = run_query(demo.endpoint_url, "SELECT country, round(sum(price * quantity), 2) AS revenue "
+                          "FROM retail_trans_json GROUP BY 1 ORDER BY 2 DESC LIMIT 1", database="demo")
+    count, invoices, revenue = rows[0]
+    return StageResult(
+        "query", int(count or 0) == expected,
+        f"{int(count or 0):,} rows in {len(partitions)} partition(s) (lake holds {expected:,}), {int(invoices or 0):,} "
+        f"invoices, revenue {float(revenue or 0):,.2f}; top country {top[0][0]} ({float(top[0][1]):,.2f}); "
+        f"{execution['Statistics']['DataScannedInBytes']:,} bytes scanned; {time.perf_counter() - started:.1f} s")
 
 
 def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
@@ -162,7 +197,7 @@ def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-STAGES: list[Callable[[Demo], StageResult]] = [stage_stream, stage_lake]
+STAGES: list[Callable[[Demo], StageResult]] = [stage_stream, stage_lake, stage_query]
 
 
 def _free_port(preferred: int) -> int:
