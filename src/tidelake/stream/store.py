@@ -6,7 +6,6 @@ assignment of counters, so counters grow in the order jobs reach the log's write
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import threading
@@ -15,7 +14,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-import orjson
 
 from tidelake.clock import Clock
 from tidelake.config import Settings
@@ -27,6 +25,7 @@ from tidelake.stream.errors import (ConsumerAlreadyExists, ConsumerNotFound, Inv
 from tidelake.stream.iterators import IteratorCodec, IteratorState
 from tidelake.stream.keys import as_digest, decode, encode_range, hash_digests, stream_tag, uniform_ranges
 from tidelake.stream.log import Columns, StreamLog
+from tidelake.stream.persist import delete_job, from_doc, insert_job, to_doc
 from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecordsResult, IteratorType, PutRecordsResult, Record,
                                     Shard, ShardFilterType, Stream, StreamMode, StreamStatus)
 from tidelake.stream.throttle import ShardLimits
@@ -67,9 +66,9 @@ class StreamStore:
 
     def _load(self) -> None:
         for key, name, doc in self.log.query("SELECT key, name, doc FROM streams"):
-            stream = _from_doc(key, doc)
+            stream = from_doc(key, doc)
             if stream.deleting:
-                self.log.write(_delete_job(key))
+                self.log.write(delete_job(key))
                 continue
             for shard in stream.shards:
                 top = self.log.max_counter(key, shard.index)
@@ -78,7 +77,7 @@ class StreamStore:
             self._streams[name] = stream
 
     def _save(self, stream: Stream) -> None:
-        doc = _to_doc(stream)
+        doc = to_doc(stream)
         self.log.write(lambda conn: conn.execute("UPDATE streams SET doc = ? WHERE key = ?", (doc, stream.key)))
 
     # -- lookups and status ------------------------------------------------------------------
@@ -158,7 +157,7 @@ class StreamStore:
                             next_shard_index=count, internal=internal,
                             shards=[Shard(i, lo, hi, 0, now) for i, (lo, hi) in enumerate(uniform_ranges(count))])
             self._busy(stream, StreamStatus.CREATING)
-            stream.key = self.log.write(_insert_job(stream_name, _to_doc(stream)))
+            stream.key = self.log.write(insert_job(stream_name, to_doc(stream)))
             self._streams[stream_name] = stream
             return stream
 
@@ -172,7 +171,7 @@ class StreamStore:
             stream.deleting = True
             self._busy(stream, StreamStatus.DELETING)
             self._save(stream)
-            self.log.submit(_delete_job(stream.key))  # removal of the records goes on in the background
+            self.log.submit(delete_job(stream.key))  # removal of the records goes on in the background
 
     def describe_stream(self, stream_name: str) -> Stream:
         return self._find(stream_name)
@@ -602,7 +601,7 @@ class StreamStore:
             for stream in self._streams.values():
                 if not stream.deleting:
                     jobs.append((stream.key, now_ms - stream.retention_period_hours * 3_600_000,
-                                 _to_doc(stream)))
+                                 to_doc(stream)))
             if not jobs:
                 return 0
             # Queued under the lock, so a later change of a document (a reshard) is written after
@@ -668,34 +667,3 @@ def _open_at(shard: Shard, at: float) -> bool:
 def _is_uniform(stream: Stream) -> bool:
     ranges = sorted((s.starting_hash_key, s.ending_hash_key) for s in stream.open_shards)
     return ranges == uniform_ranges(len(ranges))
-
-
-def _insert_job(name: str, doc: bytes):
-    return lambda conn: conn.execute("INSERT INTO streams (name, doc) VALUES (?, ?)", (name, doc)).lastrowid
-
-
-def _delete_job(stream_key: int):
-    def job(conn) -> None:
-        conn.execute("DELETE FROM batches WHERE stream_key = ?", (stream_key,))
-        conn.execute("DELETE FROM checkpoints WHERE stream_key = ?", (stream_key,))
-        conn.execute("DELETE FROM streams WHERE key = ?", (stream_key,))
-    return job
-
-
-def _to_doc(stream: Stream) -> bytes:
-    fields = dataclasses.asdict(stream)
-    for shard in fields["shards"]:  # 128-bit hash keys do not fit JSON integers
-        shard["starting_hash_key"] = str(shard["starting_hash_key"])
-        shard["ending_hash_key"] = str(shard["ending_hash_key"])
-    return orjson.dumps(fields)
-
-
-def _from_doc(key: int, doc: bytes) -> Stream:
-    fields = orjson.loads(doc)
-    fields["key"] = key
-    fields["stream_mode"] = StreamMode(fields["stream_mode"])
-    fields["busy_status"] = StreamStatus(fields["busy_status"])
-    fields["shards"] = [Shard(**{**s, "starting_hash_key": int(s["starting_hash_key"]),
-                                 "ending_hash_key": int(s["ending_hash_key"])}) for s in fields["shards"]]
-    fields["consumers"] = {name: Consumer(**c) for name, c in fields["consumers"].items()}
-    return Stream(**fields)
