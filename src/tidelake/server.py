@@ -3,22 +3,26 @@ every other request is an AWS API call. Also runs it under uvicorn for ``tidelak
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import queue
 import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterator
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
+                                 StreamingResponse)
 from starlette.routing import Route
 
 from tidelake import __version__
 from tidelake.aws.gateway import Gateway
 from tidelake.delivery.convert import Column, TableSchema
-from tidelake.errors import NotFound, TidelakeError
+from tidelake.errors import InvalidArgument, NotFound, TidelakeError
 from tidelake.metrics import prometheus_text
 from tidelake.platform import Platform
 from tidelake.web.console import overview
@@ -65,6 +69,46 @@ def create_app(platform: Platform) -> Starlette:
         await run_in_threadpool(platform.delivery.transforms.register, request.path_params["name"], body["target"])
         return JSONResponse({"name": request.path_params["name"], "target": body["target"]})
 
+    async def compact(request: Request) -> Response:
+        """Run a compaction (``tidelake compact``) in a thread: the report as JSON, or with ``Accept:
+        application/x-ndjson`` one line per partition done, then the report line."""
+        from tidelake.query.compaction import compact as run_compaction
+        body = await request.json()
+        events: queue.Queue[tuple[str, object]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                report = run_compaction(
+                    platform.catalog, platform.queries.engine, platform.objects, _table_ref(body.get("source")),
+                    _table_ref(body.get("target")), partitions=body.get("partition") or None,
+                    closed=not body.get("all"), target_location=body.get("location") or None,
+                    clock=platform.clock, progress=lambda done, total, item: events.put(("progress", {
+                        "done": done, "total": total, "partition": item and dataclasses.asdict(item)})))
+                events.put(("report", dataclasses.asdict(report)))
+            except Exception as error:  # noqa: BLE001 -- handed to the request, raised or streamed there
+                events.put(("error", error))
+        threading.Thread(target=work, name="tidelake-compaction", daemon=True).start()
+        kind, value = await run_in_threadpool(events.get)  # planning errors answer with their status
+        if kind == "error":
+            raise value  # type: ignore[misc]
+        if "application/x-ndjson" not in request.headers.get("accept", ""):
+            while kind == "progress":
+                kind, value = await run_in_threadpool(events.get)
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            return JSONResponse(value)
+
+        async def lines():  # type: ignore[no-untyped-def]
+            event, item = kind, value
+            while True:
+                if isinstance(item, Exception):
+                    item = {"error": type(item).__name__, "message": str(item)}
+                yield orjson.dumps({"event": event, **item}) + b"\n"  # type: ignore[dict-item]
+                if event != "progress":
+                    return
+                event, item = await run_in_threadpool(events.get)
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     async def console(request: Request) -> Response:
         return HTMLResponse(await run_in_threadpool(overview, platform, str(request.base_url).rstrip("/")))
 
@@ -83,9 +127,18 @@ def create_app(platform: Platform) -> Starlette:
         Route("/_tidelake/delivery/{name}/flush", flush, methods=["POST"]),
         Route("/_tidelake/schemas/{database}/{table}", put_schema, methods=["PUT"]),
         Route("/_tidelake/transforms/{name}", put_transform, methods=["PUT"]),
+        Route("/_tidelake/compact", compact, methods=["POST"]),
         Route("/ui/", console, methods=["GET"]),
         Route("/{path:path}", aws, methods=ALL_METHODS),
     ], exception_handlers={TidelakeError: admin_errors, KeyError: admin_errors})
+
+
+def _table_ref(text: object) -> tuple[str, str]:
+    """``db.table`` -> (db, table)."""
+    db, _, name = str(text or "").partition(".")
+    if not db or not name:
+        raise InvalidArgument(f"Name a table as DATABASE.TABLE, not {text!r}")
+    return db, name
 
 
 def _is_browser(request: Request) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tidelake import __version__
+from tidelake.cli.compact import compact
 from tidelake.cli.delivery import delivery
 from tidelake.cli.demo import demo
 from tidelake.cli.lake import lake
@@ -25,3 +26,4 @@ main.add_command(demo)
 main.add_command(delivery)
 main.add_command(lake)
 main.add_command(query)
+main.add_command(compact)

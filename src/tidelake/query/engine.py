@@ -19,8 +19,9 @@ import re
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Hashable
+from typing import Any, Hashable, Iterator
 
 import duckdb
 from sqlglot import exp
@@ -133,6 +134,21 @@ class QueryEngine:
 
     def next_name(self) -> str:
         return f"__tl_src_{next(self._names)}"
+
+    @contextmanager
+    def scan(self, table: Any, files_by_partition: list[tuple[list[str], list[tuple[str, int]]]]
+             ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A cursor and the SELECT reading these files of ``table`` exactly as a query reads them
+        (SerDe, case-insensitive JSON keys, catalog types, partition columns last), for jobs that
+        write the rows with DuckDB's COPY (compaction). The cursor closes on exit."""
+        cursor = self._con.cursor()
+        try:
+            source = build_source(table, files_by_partition, None, cursor, self._keys, self.next_name())
+            for name, arrow in source.registrations.items():
+                cursor.register(name, arrow)
+            yield cursor, source.sql
+        finally:
+            cursor.close()
 
 
 class _Statement:

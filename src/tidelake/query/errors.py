@@ -29,3 +29,7 @@ class QueryCancelled(TidelakeError):
         self.timed_out = timed_out
         self.category = SYSTEM if timed_out else USER
         super().__init__(reason)
+
+
+class InvalidCompaction(InvalidArgument):
+    """A compaction that cannot run as asked: no partitions, a target of another shape or place."""
