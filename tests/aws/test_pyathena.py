@@ -8,12 +8,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pandas
+import pyathena
 import pytest
+import sqlalchemy
 
-pyathena = pytest.importorskip("pyathena")
-
-from test_athena import BUCKET, results_bucket, unique  # noqa: E402
 from support import aws as aws_cli, ok
+from test_athena import BUCKET, results_bucket, unique
 
 STAGING = f"s3://{BUCKET}/pyathena/"
 TYPED = ("SELECT 1 AS i, CAST(2 AS bigint) AS big, 'x' AS s, CAST(1.5 AS double) AS d, true AS b, "
@@ -56,7 +57,6 @@ def test_cursor_parameters_and_errors(connection):
 
 
 def test_sqlalchemy_engine_and_inspector(server, connection):
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     database, table = unique("pyathena_db"), unique("items")
     s3 = server.client("s3", s3={"addressing_style": "path"})
     s3.put_object(Bucket=BUCKET, Key=f"data/{table}/part-0.json", Body=b'{"id": 1, "name": "a"}\n')
@@ -78,7 +78,6 @@ def test_sqlalchemy_engine_and_inspector(server, connection):
 
 @pytest.mark.filterwarnings("ignore:pandas only supports SQLAlchemy")  # PyAthena's DB-API connection works
 def test_pandas_read_sql(connection):
-    pandas = pytest.importorskip("pandas")
     frame = pandas.read_sql("SELECT x, x * 2 AS y FROM UNNEST(sequence(1, 5)) AS t(x) ORDER BY x", connection)
     assert list(frame.columns) == ["x", "y"]
     assert frame["y"].tolist() == [2, 4, 6, 8, 10]
