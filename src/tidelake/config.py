@@ -57,6 +57,8 @@ class Settings:
     query_workers: int = _doc("Athena queries that run at once; more wait QUEUED.", 4)
     query_timeout_seconds: float = _doc(
         "Longest an Athena query may run before it fails with a timeout (Athena's DML limit: 30 minutes).", 1800.0)
+    crawler_schedule_seconds: float = _doc(
+        "How often scheduled Glue crawlers are checked for a due cron expression.", 5.0)
     log_level: str = _doc("Server log level: debug, info, warning, error.", "info")
 
     @classmethod

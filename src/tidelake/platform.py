@@ -17,6 +17,7 @@ from tidelake.clock import Clock, SystemClock
 from tidelake.config import Settings
 from tidelake.errors import InUse
 from tidelake.delivery.service import DeliveryService
+from tidelake.lake.catalog.crawler import CrawlerService
 from tidelake.lake.catalog.store import Catalog
 from tidelake.lake.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from tidelake.query.executions import QueryExecutions
@@ -37,6 +38,8 @@ class Platform:
         self.streams = StreamStore.open(self.settings, self.clock)
         self.objects = _object_store(self.settings)
         self.catalog = Catalog(self.settings.data_dir / "catalog" / "catalog.db", self.clock, self.settings.account_id)
+        self.crawlers = CrawlerService(self.settings.data_dir / "catalog" / "crawlers.db", self.catalog, self.objects,
+                                       self.clock)
         self.delivery = DeliveryService(self.settings, self.clock, self.streams, self.objects)
         self.queries = QueryExecutions(self.settings, self.clock, _query_engine(self), self.objects)
         self._stop = threading.Event()
@@ -45,6 +48,7 @@ class Platform:
     def start(self) -> "Platform":
         """Start the background workers (retention, and later delivery, schedules...)."""
         self._spawn("retention", self.settings.retention_check_seconds, self.streams.trim_expired)
+        self._spawn("crawler-schedules", self.settings.crawler_schedule_seconds, self.crawlers.tick)
         self.delivery.start()
         return self
 
@@ -66,6 +70,7 @@ class Platform:
             thread.join()
         self.delivery.close()  # workers finish their flush (or leave its intent) before the log closes
         self.queries.close()  # before the catalog: a running query may still read it
+        self.crawlers.close()  # a running crawl ends (CANCELLED) before the catalog closes
         self.streams.close()
         self.catalog.close()
         self._lock_file.close()

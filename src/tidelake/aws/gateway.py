@@ -35,7 +35,7 @@ class Gateway:
             "firehose": JsonService("firehose", FirehoseApi(platform.delivery, platform.streams.stream_name_from_arn)),
             "s3": S3Service(platform.objects),
             "athena": JsonService("athena", AthenaApi(platform.queries, platform.catalog, platform.settings.account_id)),
-            "glue": JsonService("glue", GlueApi(platform.catalog)),
+            "glue": JsonService("glue", GlueApi(platform.catalog, platform.crawlers)),
         }
 
     @property

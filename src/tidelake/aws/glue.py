@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 
+from tidelake.aws.glue_crawlers import GlueCrawlersMixin
 from tidelake.aws.protocol.errors import to_aws
 from tidelake.errors import InvalidArgument, Unsupported
 from tidelake.lake.catalog.models import (Column, Database, Partition, SerDeInfo, SortColumn, StorageDescriptor,
                                           Table)
+from tidelake.lake.catalog.crawler import CrawlerService
 from tidelake.lake.catalog.store import Catalog
 
 P = dict[str, Any]
@@ -24,9 +26,10 @@ DEFAULT_PAGE = 100  # GetDatabases / GetTables when MaxResults is absent
 DEFAULT_PARTITION_PAGE = 1000
 
 
-class GlueApi:
-    def __init__(self, catalog: Catalog) -> None:
+class GlueApi(GlueCrawlersMixin):
+    def __init__(self, catalog: Catalog, crawlers: CrawlerService | None = None) -> None:
         self.catalog = catalog
+        self.crawlers = crawlers
 
     # -- databases ----------------------------------------------------------------------------
 

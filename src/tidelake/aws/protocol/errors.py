@@ -53,6 +53,9 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
     # Shape constraint violations stay ValidationException, as Glue answers them.
     "glue": [
         (catalog.InvalidPartitionExpression, "InvalidInputException", 400),
+        (catalog.CrawlerRunning, "CrawlerRunningException", 400),
+        (catalog.CrawlerNotRunning, "CrawlerNotRunningException", 400),
+        (catalog.CrawlerStopping, "CrawlerStoppingException", 400),
         (e.MalformedRequest, "SerializationException", 400),
         (e.ValidationFailed, "ValidationException", 400),
         (e.NotFound, "EntityNotFoundException", 400),

@@ -1,7 +1,7 @@
 """Errors of the data catalog. Messages follow the wording of the Glue Data Catalog."""
 from __future__ import annotations
 
-from tidelake.errors import AlreadyExists, InvalidArgument, NotFound
+from tidelake.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 
 
 class DatabaseNotFound(NotFound):
@@ -79,3 +79,39 @@ class InvalidCatalogName(InvalidArgument):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} name '{name}' is invalid: {reason}")
+
+
+# -- crawlers (messages after Glue's) ---------------------------------------------------------------
+
+class CrawlerNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Crawler entry with name {name} does not exist")
+
+
+class CrawlerAlreadyExists(AlreadyExists):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} already exists")
+
+
+class CrawlerRunning(InUse):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Crawler with name {name} has already started")
+
+
+class CrawlerNotRunning(InUse):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Crawler with name {name} isn't running")
+
+
+class CrawlerStopping(InUse):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Crawler with name {name} is stopping")
+
+
+class InvalidCrawler(InvalidArgument):
+    """A crawler definition Glue would refuse (targets, policies, schedule, configuration)."""
