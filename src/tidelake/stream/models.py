@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MAX_HASH_KEY = (1 << 128) - 1
 
@@ -108,8 +109,10 @@ class Stream:
         return self.shards[index]
 
 
-@dataclass(slots=True, frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One record as GetRecords returns it. A named tuple: a read builds thousands of these, and a
+    tuple is several times cheaper to construct than a frozen dataclass."""
+
     sequence_number: str
     approximate_arrival_timestamp: float
     data: bytes
