@@ -11,12 +11,12 @@ import logging
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Callable
 
 from tidelake.clock import Clock, SystemClock
 from tidelake.config import Settings
-from tidelake.errors import InUse
 from tidelake.delivery.service import DeliveryService
+from tidelake.errors import InUse
 from tidelake.lake.catalog.crawler import CrawlerService
 from tidelake.lake.catalog.store import Catalog
 from tidelake.lake.objects import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -46,13 +46,13 @@ class Platform:
         self._workers: list[threading.Thread] = []
 
     def start(self) -> "Platform":
-        """Start the background workers (retention, and later delivery, schedules...)."""
+        """Start the background workers: retention, crawler schedules, one worker per delivery stream."""
         self._spawn("retention", self.settings.retention_check_seconds, self.streams.trim_expired)
         self._spawn("crawler-schedules", self.settings.crawler_schedule_seconds, self.crawlers.tick)
         self.delivery.start()
         return self
 
-    def _spawn(self, name: str, every: float, task) -> None:
+    def _spawn(self, name: str, every: float, task: Callable[[], object]) -> None:
         def loop() -> None:
             while not self._stop.wait(every):
                 try:
