@@ -26,7 +26,6 @@ from tidelake.delivery.compression import (
     UNCOMPRESSED,
     ZIP,
     compress,
-    content_encoding,
     decompress,
     extension,
 )
@@ -61,19 +60,11 @@ def test_hadoop_snappy_objects_end_in_snappy_not_the_documented_hsnappy() -> Non
     # against real AWS); the two Snappy formats differ only in Content-Encoding.
     assert extension(HADOOP_SNAPPY) == ".snappy"
     assert compression.DOCUMENTED_HADOOP_SNAPPY_EXTENSION == ".hsnappy"
-    assert content_encoding(SNAPPY) == "snappy-java"
-    assert content_encoding(HADOOP_SNAPPY) == "hadoop-snappy"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_parquet_objects_are_dot_parquet_whatever_the_format(fmt: str) -> None:
     assert extension(fmt, parquet=True) == ".parquet"
-
-
-def test_content_encodings() -> None:
-    assert content_encoding(UNCOMPRESSED) is None
-    assert content_encoding(GZIP) == "gzip"
-    assert content_encoding(ZIP) == "zip"
 
 
 @pytest.mark.parametrize("value", ["SNAPPY", "gzip", "LZ4", ""])

@@ -40,7 +40,8 @@ from tidelake.generate.retail import encode, transactions
 
 
 def test_append_delimiter_adds_a_newline_to_each_record() -> None:  # DLV
-    assert append_delimiter([b"a", b"", b'{"b":1}']) == [b"a\n", b"\n", b'{"b":1}\n']
+    assert append_delimiter([b"a", b"", b'{"b":1}']) == b'a\n\n{"b":1}\n'
+    assert append_delimiter([]) == b""
 
 
 # --- RecordDeAggregation -----------------------------------------------------------------------

@@ -128,9 +128,8 @@ def _body(stream: DeliveryStream, records: list[bytes], arrivals: list[float], n
                 data_catalog_table={"databaseName": conversion.database_name or "",
                                     "tableName": conversion.table_name or ""}), arrivals[index])
         return result.parquet, result.converted
-    # AppendDelimiterToRecord: one join instead of a new bytes object per record.
     delimited = dest.processor("AppendDelimiterToRecord") is not None
-    body = b"\n".join(records) + b"\n" if delimited else b"".join(records)
+    body = processors.append_delimiter(records) if delimited else b"".join(records)
     return compression.compress(body, dest.compression_format, zip_entry=zip_entry), len(records)
 
 

@@ -37,8 +37,6 @@ FORMATS = (UNCOMPRESSED, GZIP, ZIP, SNAPPY, HADOOP_SNAPPY)
 _EXTENSIONS = {UNCOMPRESSED: "", GZIP: ".gz", ZIP: ".zip", SNAPPY: ".snappy", HADOOP_SNAPPY: ".snappy"}
 DOCUMENTED_HADOOP_SNAPPY_EXTENSION = ".hsnappy"  # what s3-object-name.html tables; not what S3 receives
 PARQUET_EXTENSION = ".parquet"
-_CONTENT_ENCODINGS = {UNCOMPRESSED: None, GZIP: "gzip", ZIP: "zip", SNAPPY: "snappy-java",
-                      HADOOP_SNAPPY: "hadoop-snappy"}
 
 XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER = XERIAL_MAGIC + struct.pack(">ii", 1, 1)  # version 1, minimum compatible version 1
@@ -56,11 +54,6 @@ def extension(fmt: str, *, parquet: bool = False) -> str:
     """The suffix Firehose appends to an object name (``""`` for UNCOMPRESSED)."""
     _check(fmt)
     return PARQUET_EXTENSION if parquet else _EXTENSIONS[fmt]
-
-
-def content_encoding(fmt: str) -> str | None:
-    """The ``Content-Encoding`` Firehose sets on the object, or None."""
-    return _CONTENT_ENCODINGS[_check(fmt)]
 
 
 def compress(data: bytes, fmt: str, *, zip_entry: str | None = None) -> bytes:

@@ -60,8 +60,9 @@ MSG_BAD_FORMAT = ("Check your function and make sure the output is in required f
 
 # --- AppendDelimiterToRecord -------------------------------------------------------------------
 
-def append_delimiter(records: list[bytes]) -> list[bytes]:
-    return [r + b"\n" for r in records]
+def append_delimiter(records: list[bytes]) -> bytes:
+    """The records joined, each followed by a newline: one join, no new bytes object per record."""
+    return b"\n".join(records) + b"\n" if records else b""
 
 
 # --- RecordDeAggregation -----------------------------------------------------------------------

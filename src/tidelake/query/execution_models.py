@@ -143,10 +143,6 @@ class DataCatalogNotFound(NotFound):
         super().__init__(f"Catalog {name} was not found. tidelake serves one catalog: {DEFAULT_CATALOG}.")
 
 
-class MetadataNotFound(NotFound):
-    """A database or table the catalog does not hold (Athena: MetadataException)."""
-
-
 class InvalidQueryRequest(InvalidArgument):
     """A request Athena refuses (InvalidRequestException); ``athena_error_code`` as Athena sends it."""
 

@@ -6,7 +6,6 @@ messages in the words AWS uses. Compiling once keeps the per-record cost of PutR
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from datetime import datetime
@@ -223,6 +222,3 @@ def parse_input(service: str, operation: str, params: Any) -> dict[str, Any]:
         raise ValidationFailed(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors))
     return value
 
-
-def encode_blob(data: bytes) -> str:
-    return base64.b64encode(data).decode()

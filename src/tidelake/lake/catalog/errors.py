@@ -74,11 +74,6 @@ class InvalidNamePattern(InvalidArgument):
         super().__init__(f"Invalid expression '{pattern}': {reason}")
 
 
-class InvalidCatalogName(InvalidArgument):
-    def __init__(self, kind: str, name: str, reason: str) -> None:
-        self.kind = kind
-        self.name = name
-        super().__init__(f"{kind} name '{name}' is invalid: {reason}")
 
 
 # -- crawlers (messages after Glue's) ---------------------------------------------------------------
