@@ -239,9 +239,11 @@ class KinesisApi:
     def get_records(self, p: P) -> P:
         self._dry_run(p)
         result = self.store.get_records(p["ShardIterator"], p.get("Limit", 10000))
-        records = Wire({"SequenceNumber": r.sequence_number, "ApproximateArrivalTimestamp": r.approximate_arrival_timestamp,
-                        "Data": b2a_base64(r.data, newline=False).decode(), "PartitionKey": r.partition_key}
-                       for r in result.records)
+        columns = result.columns
+        records = Wire({"SequenceNumber": number, "ApproximateArrivalTimestamp": arrival,
+                        "Data": b2a_base64(data, newline=False).decode(), "PartitionKey": key.decode()}
+                       for number, arrival, data, key in zip(result.sequence_numbers(), columns.arrivals,
+                                                             columns.data, columns.partition_keys))
         out: P = {"Records": records, "NextShardIterator": result.next_shard_iterator,
                   "MillisBehindLatest": result.millis_behind_latest}
         if result.child_shards is not None:

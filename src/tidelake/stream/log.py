@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from tidelake.stream.keys import _BASE, _COUNTER, _SHARD, stream_tag
-from tidelake.stream.models import Record
+from tidelake.stream.models import ChildShard, Record
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -64,10 +64,33 @@ class Columns:
     arrivals: list[float]
     counters: list[int]
 
-    def records(self, stream_key: int, shard_index: int) -> list[Record]:
+    def sequence_numbers(self, stream_key: int, shard_index: int) -> list[str]:
         base = _BASE + shard_index * _SHARD + stream_tag(stream_key)
-        return [Record(str(base + c * _COUNTER), a, d, k.decode())
-                for c, a, d, k in zip(self.counters, self.arrivals, self.data, self.partition_keys)]
+        return [str(base + c * _COUNTER) for c in self.counters]
+
+    def records(self, stream_key: int, shard_index: int) -> list[Record]:
+        return [Record(s, a, d, k.decode()) for s, a, d, k in
+                zip(self.sequence_numbers(stream_key, shard_index), self.arrivals, self.data, self.partition_keys)]
+
+
+@dataclass(slots=True)
+class GetRecordsResult:
+    """A GetRecords answer; the records stay columns until someone asks for Record objects
+    (the wire layer builds its JSON straight from the columns)."""
+
+    columns: Columns
+    next_shard_iterator: str | None
+    millis_behind_latest: int
+    child_shards: list[ChildShard] | None
+    stream_key: int
+    shard_index: int
+
+    @property
+    def records(self) -> list[Record]:
+        return self.columns.records(self.stream_key, self.shard_index)
+
+    def sequence_numbers(self) -> list[str]:
+        return self.columns.sequence_numbers(self.stream_key, self.shard_index)
 
 
 def pack(partition_keys: Sequence[bytes], data: Sequence[bytes]) -> bytes:

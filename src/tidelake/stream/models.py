@@ -139,14 +139,6 @@ class ChildShard:
     ending_hash_key: int
 
 
-@dataclass(slots=True)
-class GetRecordsResult:
-    records: list[Record]
-    next_shard_iterator: str | None
-    millis_behind_latest: int
-    child_shards: list[ChildShard] | None = None
-
-
 def shard_id(index: int) -> str:
     return f"shardId-{index:012d}"
 

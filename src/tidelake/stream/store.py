@@ -24,9 +24,9 @@ from tidelake.stream.errors import (ConsumerAlreadyExists, ConsumerNotFound, Inv
                                     StreamHasConsumers, StreamNotActive, StreamNotFound, ThroughputExceeded)
 from tidelake.stream.iterators import IteratorCodec, IteratorState
 from tidelake.stream.keys import as_digest, decode, encode_range, hash_digests, stream_tag, uniform_ranges
-from tidelake.stream.log import Columns, StreamLog
+from tidelake.stream.log import Columns, GetRecordsResult, StreamLog
 from tidelake.stream.persist import delete_job, from_doc, insert_job, to_doc
-from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, GetRecordsResult, IteratorType, PutRecordsResult, Record,
+from tidelake.stream.models import (MAX_HASH_KEY, ChildShard, Consumer, IteratorType, PutRecordsResult, Record,
                                     Shard, ShardFilterType, Stream, StreamMode, StreamStatus)
 from tidelake.stream.throttle import ShardLimits
 
@@ -536,18 +536,18 @@ class StreamStore:
             raise ThroughputExceeded(shard.shard_id, stream.stream_name, self.settings.account_id)
         horizon_ms = now_ms - stream.retention_period_hours * 3_600_000
         closed = self._closed(shard)  # before reading: see _closed
-        records, position, more = self.log.read(stream.key, shard.index, state.position, horizon_ms,
-                                                limit, MAX_GET_BYTES)
+        columns, position, more = self.log.read_columns(stream.key, shard.index, state.position, horizon_ms,
+                                                        limit, MAX_GET_BYTES)
         if self._limits is not None:
-            self._limits.charge_read(stream.key, shard.index, sum(len(r.data) for r in records), now)
-        behind = int(max(0, now - records[-1].approximate_arrival_timestamp) * 1000) if more and records else 0
+            self._limits.charge_read(stream.key, shard.index, sum(map(len, columns.data)), now)
+        behind = int(max(0, now - columns.arrivals[-1]) * 1000) if more and columns.data else 0
         if closed and not more:
             # Closed and nothing left: its records are all committed (the close was written after
             # them), so this is the shard's end.
-            return GetRecordsResult(records, None, behind, self._children(stream, shard))
+            return GetRecordsResult(columns, None, behind, self._children(stream, shard), stream.key, shard.index)
         next_iterator = self._iterators.encode(
             IteratorState(stream.stream_name, stream.key, shard.index, position, now_ms))
-        return GetRecordsResult(records, next_iterator, behind, [] if closed else None)
+        return GetRecordsResult(columns, next_iterator, behind, [] if closed else None, stream.key, shard.index)
 
     def _closed(self, shard: Shard) -> bool:
         """Whether a reader may treat the shard as closed. A reshard closes shards in memory first and
