@@ -17,8 +17,20 @@ from botocore.model import Shape
 from tidelake.aws.protocol.models import service_model
 from tidelake.errors import MalformedRequest, ValidationFailed
 
-Check = Callable[[Any, str, list[str]], Any]
-_NULL = object()
+# Where a value sits, rendered only when a message needs it: PutRecords checks 500 entries per call,
+# and formatting "records.N.member.data" for each one cost more than checking it.
+Where = str | tuple[Any, str | int]  # (parent, member name) or (parent, 1-based list position)
+Check = Callable[[Any, Where, list[str]], Any]
+
+
+def _where(path: Where) -> str:
+    if isinstance(path, str):
+        return path
+    parent, part = path
+    head = _where(parent)
+    if isinstance(part, int):
+        return f"{head}.{part}.member"
+    return f"{head}.{part}" if head else part
 
 
 def _lower_camel(name: str) -> str:
@@ -32,8 +44,8 @@ def _show(value: Any) -> str:
     return text if len(text) <= 100 else text[:100] + "..."
 
 
-def _fail(errors: list[str], value: Any, path: str, constraint: str) -> None:
-    errors.append(f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: {constraint}")
+def _fail(errors: list[str], value: Any, path: Where, constraint: str) -> None:
+    errors.append(f"Value '{_show(value)}' at '{_where(path)}' failed to satisfy constraint: {constraint}")
 
 
 def _length(shape: Shape) -> Callable[[Any, int, str, list[str]], None] | None:
@@ -41,7 +53,7 @@ def _length(shape: Shape) -> Callable[[Any, int, str, list[str]], None] | None:
     if low is None and high is None:
         return None
 
-    def check(value: Any, size: int, path: str, errors: list[str]) -> None:
+    def check(value: Any, size: int, path: Where, errors: list[str]) -> None:
         if low is not None and size < low:
             _fail(errors, value, path, f"Member must have length greater than or equal to {low}")
         elif high is not None and size > high:
@@ -73,9 +85,9 @@ def _compile(shape: Shape) -> Check:
 
 
 def _typed(kind: type, name: str) -> Check:
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, kind):
-            raise MalformedRequest(f"Expected a {name} at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected a {name} at '{_where(path)}', got {type(value).__name__}.")
         return value
     return check
 
@@ -85,25 +97,19 @@ def _structure(shape: Shape) -> Check:
     wire = {name: _lower_camel(name) for name in shape.members}
     checks: dict[str, Check] = {}
 
-    def member_check(name: str) -> Check:
-        # Compiled on first use: recursive shapes would otherwise recurse forever.
-        found = checks.get(name)
-        if found is None:
-            found = checks[name] = _compile(shape.members[name])
-        return found
-
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, dict):
-            raise MalformedRequest(f"Expected an object at '{path or 'input'}', got {type(value).__name__}.")
-        prefix = f"{path}." if path else ""
+            raise MalformedRequest(f"Expected an object at '{_where(path) or 'input'}', got {type(value).__name__}.")
+        if not checks:  # members compile on first use: compiling a recursive shape eagerly never ends
+            checks.update((name, _compile(member)) for name, member in shape.members.items())
         for name in required:
             if value.get(name) is None:
-                errors.append(f"Value null at '{prefix}{wire[name]}' failed to satisfy constraint: "
+                errors.append(f"Value null at '{_where((path, wire[name]))}' failed to satisfy constraint: "
                               "Member must not be null")
         # Only the members present: a PutRecords entry has 2-3 of them, not the whole shape.
         for name, item in value.items():
             if item is not None and name in wire:
-                value[name] = member_check(name)(item, prefix + wire[name], errors)
+                value[name] = checks[name](item, (path, wire[name]), errors)
         return value
     return check
 
@@ -112,12 +118,12 @@ def _list(shape: Shape) -> Check:
     length = _length(shape)
     member = _compile(shape.member)
 
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, list):
-            raise MalformedRequest(f"Expected a list at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected a list at '{_where(path)}', got {type(value).__name__}.")
         if length:
             length(value, len(value), path, errors)
-        return [member(item, f"{path}.{i}.member", errors) for i, item in enumerate(value, 1)]
+        return [member(item, (path, i), errors) for i, item in enumerate(value, 1)]
     return check
 
 
@@ -125,12 +131,12 @@ def _map(shape: Shape) -> Check:
     length = _length(shape)
     key_check, value_check = _compile(shape.key), _compile(shape.value)
 
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, dict):
-            raise MalformedRequest(f"Expected an object at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected an object at '{_where(path)}', got {type(value).__name__}.")
         if length:
             length(value, len(value), path, errors)
-        return {key_check(k, f"{path}.key", errors): value_check(v, f"{path}.{k}", errors) for k, v in value.items()}
+        return {key_check(k, (path, "key"), errors): value_check(v, (path, str(k)), errors) for k, v in value.items()}
     return check
 
 
@@ -139,9 +145,9 @@ def _string(shape: Shape) -> Check:
     enum = shape.metadata.get("enum")
     pattern = _pattern(shape.metadata.get("pattern"))
 
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, str):
-            raise MalformedRequest(f"Expected a string at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected a string at '{_where(path)}', got {type(value).__name__}.")
         if length:
             length(value, len(value), path, errors)
         if enum and value not in enum:
@@ -165,9 +171,9 @@ def _pattern(text: str | None) -> re.Pattern[str] | None:
 def _number(shape: Shape, kind: Any) -> Check:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
 
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise MalformedRequest(f"Expected a number at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected a number at '{_where(path)}', got {type(value).__name__}.")
         if low is not None and value < low:
             _fail(errors, value, path, f"Member must have value greater than or equal to {low}")
         elif high is not None and value > high:
@@ -179,20 +185,20 @@ def _number(shape: Shape, kind: Any) -> Check:
 def _blob(shape: Shape) -> Check:
     length = _length(shape)
 
-    def check(value: Any, path: str, errors: list[str]) -> Any:
+    def check(value: Any, path: Where, errors: list[str]) -> Any:
         if not isinstance(value, str):
-            raise MalformedRequest(f"Expected base64 text at '{path}', got {type(value).__name__}.")
+            raise MalformedRequest(f"Expected base64 text at '{_where(path)}', got {type(value).__name__}.")
         try:
             data = binascii.a2b_base64(value)
         except binascii.Error:
-            raise MalformedRequest(f"Value at '{path}' is not valid base64.") from None
+            raise MalformedRequest(f"Value at '{_where(path)}' is not valid base64.") from None
         if length:
             length(data, len(data), path, errors)
         return data
     return check
 
 
-def _timestamp(value: Any, path: str, errors: list[str]) -> float:
+def _timestamp(value: Any, path: Where, errors: list[str]) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
@@ -204,7 +210,7 @@ def _timestamp(value: Any, path: str, errors: list[str]) -> float:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
             pass
-    raise MalformedRequest(f"Value at '{path}' is not a timestamp (epoch seconds or ISO 8601).")
+    raise MalformedRequest(f"Value at '{_where(path)}' is not a timestamp (epoch seconds or ISO 8601).")
 
 
 @cache
