@@ -59,6 +59,16 @@ class Settings:
         "Longest an Athena query may run before it fails with a timeout (Athena's DML limit: 30 minutes).", 1800.0)
     crawler_schedule_seconds: float = _doc(
         "How often scheduled Glue crawlers are checked for a due cron expression.", 5.0)
+    function_concurrency: int = _doc(
+        "Worker processes one function may run at once (its warm pool's bound); more invocations wait their turn.", 8)
+    function_idle_seconds: float = _doc("A warm function worker idle this long is stopped.", 300.0)
+    function_log_max_bytes: int = _doc(
+        "Log text kept per function; the oldest invocations' logs go first.", 16 * 1024 * 1024)
+    schedule_check_seconds: float = _doc(
+        "How often EventBridge schedule rules are checked for a due slot (a fire is at most this late).", 1.0)
+    mapping_poll_seconds: float = _doc(
+        "How often Kinesis event source mappings check the stream log for new records (one check for all of "
+        "them): about the most a new record waits before its batch starts. Lambda polls once a second.", 0.05)
     log_level: str = _doc("Server log level: debug, info, warning, error.", "info")
 
     @classmethod

@@ -17,11 +17,16 @@ from tidelake.clock import Clock, SystemClock
 from tidelake.config import Settings
 from tidelake.delivery.service import DeliveryService
 from tidelake.errors import InUse
+from tidelake.functions.mappings import EventSourceMappings
+from tidelake.functions.invoker import FunctionInvoker
+from tidelake.functions.service import FunctionService
+from tidelake.functions.schedules import Schedules
 from tidelake.lake.catalog.crawler import CrawlerService
 from tidelake.lake.catalog.store import Catalog
 from tidelake.lake.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from tidelake.query.executions import QueryExecutions
 from tidelake.stream.store import StreamStore
+from tidelake.tables.store import TableStore
 
 if TYPE_CHECKING:
     from tidelake.query.engine import QueryEngine
@@ -40,16 +45,25 @@ class Platform:
         self.catalog = Catalog(self.settings.data_dir / "catalog" / "catalog.db", self.clock, self.settings.account_id)
         self.crawlers = CrawlerService(self.settings.data_dir / "catalog" / "crawlers.db", self.catalog, self.objects,
                                        self.clock)
-        self.delivery = DeliveryService(self.settings, self.clock, self.streams, self.objects)
+        self.functions = FunctionService(self.settings, self.clock)
+        self.mappings = EventSourceMappings(self.settings, self.clock, self.streams, self.functions, self.objects)
+        # A Lambda processor's ARN names a registered function; it runs in its worker like any invocation.
+        self.delivery = DeliveryService(self.settings, self.clock, self.streams, self.objects,
+                                        FunctionInvoker(self.functions))
         self.queries = QueryExecutions(self.settings, self.clock, _query_engine(self), self.objects)
+        self.schedules = Schedules(self.settings, self.clock, self.functions, self.streams, self.delivery)
+        self.tables = TableStore(self.settings.data_dir / "tables" / "tables.db", self.clock, self.settings.region,
+                                 self.settings.account_id, fsync=self.settings.durability == "fsync")
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
 
     def start(self) -> "Platform":
-        """Start the background workers: retention, crawler schedules, one worker per delivery stream."""
+        """Start the background workers: retention, crawler and rule schedules, one worker per delivery stream."""
         self._spawn("retention", self.settings.retention_check_seconds, self.streams.trim_expired)
         self._spawn("crawler-schedules", self.settings.crawler_schedule_seconds, self.crawlers.tick)
+        self._spawn("schedules", self.settings.schedule_check_seconds, self.schedules.tick)
         self.delivery.start()
+        self.mappings.start()
         return self
 
     def _spawn(self, name: str, every: float, task: Callable[[], object]) -> None:
@@ -71,6 +85,10 @@ class Platform:
         self.delivery.close()  # workers finish their flush (or leave its intent) before the log closes
         self.queries.close()  # before the catalog: a running query may still read it
         self.crawlers.close()  # a running crawl ends (CANCELLED) before the catalog closes
+        self.schedules.close()  # after the workers: no tick is firing
+        self.mappings.close()  # before functions and streams: a batch in flight ends, or stays uncommitted
+        self.functions.close()  # after everything that invokes functions: their workers stop last
+        self.tables.close()  # after the workers and functions that may read or write a table
         self.streams.close()
         self.catalog.close()
         self._lock_file.close()

@@ -63,12 +63,6 @@ def create_app(platform: Platform) -> Starlette:
                                 request.path_params["table"], schema)
         return JSONResponse({"columns": len(schema.columns)})
 
-    async def put_transform(request: Request) -> Response:
-        """Register ``package.module:function`` as the transform a Lambda processor's ARN names."""
-        body = await request.json()
-        await run_in_threadpool(platform.delivery.transforms.register, request.path_params["name"], body["target"])
-        return JSONResponse({"name": request.path_params["name"], "target": body["target"]})
-
     async def compact(request: Request) -> Response:
         """Run a compaction (``tidelake compact``) in a thread: the report as JSON, or with ``Accept:
         application/x-ndjson`` one line per partition done, then the report line."""
@@ -126,7 +120,6 @@ def create_app(platform: Platform) -> Starlette:
         Route("/_tidelake/metrics", metrics, methods=["GET"]),
         Route("/_tidelake/delivery/{name}/flush", flush, methods=["POST"]),
         Route("/_tidelake/schemas/{database}/{table}", put_schema, methods=["PUT"]),
-        Route("/_tidelake/transforms/{name}", put_transform, methods=["PUT"]),
         Route("/_tidelake/compact", compact, methods=["POST"]),
         Route("/ui/", console, methods=["GET"]),
         Route("/{path:path}", aws, methods=ALL_METHODS),

@@ -12,16 +12,15 @@ import base64
 import io
 import itertools
 import json
-import os
 import re
 import time
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.session
 import pyarrow as pa
@@ -791,23 +790,21 @@ def handler(event, context):
 """
 
 
-def test_a_registered_transform_over_http(tmp_path):
-    """The Lambda processor with a function registered by module path (``PUT /_tidelake/transforms/NAME``):
+def test_a_lambda_function_as_transform(tmp_path):
+    """The Lambda processor runs a function created through the Lambda API, in its worker:
     ``Ok`` records are replaced and partitioned by ``!{partitionKeyFromLambda:..}``, ``Dropped`` ones
     vanish, ``ProcessingFailed`` ones land under ``processing-failed`` with
     ``Lambda.ProcessingFailedStatus`` (data-transformation.html, dynamic-partitioning.html)."""
-    (tmp_path / "modules").mkdir()
-    (tmp_path / "modules" / "fh_enrich.py").write_text(TRANSFORM_MODULE)
-    path = os.pathsep.join(filter(None, [str(tmp_path / "modules"), os.environ.get("PYTHONPATH")]))
-    server = ServerProcess(tmp_path / "data", {"PYTHONPATH": path}).start()
+    server = ServerProcess(tmp_path / "data").start()
     try:
         fh, s3 = server.client("firehose"), server.client("s3", s3={"addressing_style": "path"})
         s3.create_bucket(Bucket="transformed")
-        request = urllib.request.Request(f"{server.url}/_tidelake/transforms/enrich", method="PUT",
-                                         data=json.dumps({"target": "fh_enrich:handler"}).encode())
-        with urllib.request.urlopen(request) as answer:
-            assert json.loads(answer.read()) == {"name": "enrich", "target": "fh_enrich:handler"}
-        arn = "arn:aws:lambda:us-east-1:000000000000:function:enrich"
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("fh_enrich.py", TRANSFORM_MODULE)
+        arn = server.client("lambda").create_function(
+            FunctionName="enrich", Runtime="python3.12", Role="arn:aws:iam::000000000000:role/r",
+            Handler="fh_enrich.handler", Code={"ZipFile": code.getvalue()})["FunctionArn"]
         create_direct(fh, "transformed", "enriched", Prefix="team=!{partitionKeyFromLambda:team}/",
                       ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
                       BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},

@@ -146,8 +146,6 @@ def test_a_failing_destination_shows_in_describe_and_flush(server):
     (["delivery", "describe", "{name}"], 1, "ResourceNotFoundException"),
     (["delivery", "flush", "{name}"], 1, "not found"),
     (["delivery", "delete", "{name}"], 1, "ResourceNotFoundException"),
-    (["delivery", "transform", "{name}", "no_such_module_anywhere:handler"], 1, "Cannot load transform"),
-    (["delivery", "transform", "{name}", "no-colon"], 1, "package.module:function"),
     (["lake", "cat", "only-a-bucket"], 2, "BUCKET/KEY"),
     (["lake", "cat", "{name}/no-such-key"], 1, "NoSuchBucket"),
     (["lake", "ls", "{name}"], 1, "NoSuchBucket"),
@@ -157,14 +155,6 @@ def test_errors_say_what_happened(server, args, code, message):
     result = tidelake(server, *[a.replace("{name}", name) for a in args], check=False)
     assert result.returncode == code, result.stderr
     assert message in result.stderr
-
-
-def test_transform_registers_an_importable_function(server):
-    """`tidelake delivery transform NAME module:function` (what a Lambda processor's ARN names); the
-    server imports it at once, so a typo is reported here rather than at delivery time."""
-    name = unique("cli-fn")
-    out = tidelake(server, "delivery", "transform", name, "tidelake.generate.retail:encode").stdout
-    assert out.strip() == f"transform {name} -> tidelake.generate.retail:encode"
 
 
 def test_create_twice_and_an_unreachable_server(server, bucket):

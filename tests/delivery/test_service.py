@@ -249,30 +249,6 @@ def test_an_interrupted_flush_is_redone_once_after_restart(tmp_path):
     lake.close()
 
 
-def test_a_transform_registered_by_module_path(lake, tmp_path, monkeypatch):
-    (tmp_path / "shout.py").write_text(
-        "import base64\n"
-        "def handler(event, context):\n"
-        "    assert context.function_name == 'shout' and context.get_remaining_time_in_millis() > 0\n"
-        "    return {'records': [{'recordId': r['recordId'], 'result': 'Ok',\n"
-        "                         'data': base64.b64encode(base64.b64decode(r['data']).upper()).decode()}\n"
-        "                        for r in event['records']]}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(InvalidArgument):
-        lake.delivery.transforms.register("shout", "shout:missing")
-    lake.delivery.transforms.register("shout", "shout:handler")
-    delivery = DeliveryService(lake.settings, SystemClock(), lake.streams, lake.objects)  # the registry's own invoker
-    try:
-        delivery.start()
-        delivery.create_delivery_stream("shouted", destination(prefix="s/", processing_enabled=True, processors=[
-            Processor("Lambda", {"LambdaArn": "arn:aws:lambda:us-east-1:000000000000:function:shout"})]))
-        delivery.put_record_batch("shouted", [b"quiet"])
-        assert delivery.flush("shouted", timeout=30)
-        assert [lake.read(k) for k in lake.keys(prefix="s/")] == [b"QUIET"]
-    finally:
-        delivery.close()
-
-
 def test_partitions_past_the_active_limit_go_to_the_error_prefix(lake, monkeypatch):
     from tidelake.delivery import assemble as assemble_module
     monkeypatch.setattr(assemble_module, "ACTIVE_PARTITION_LIMIT", 2)

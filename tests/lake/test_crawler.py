@@ -21,7 +21,7 @@ from tidelake.clock import ManualClock
 from tidelake.errors import InvalidArgument
 from tidelake.lake.catalog.classifiers import merge_types
 from tidelake.lake.catalog.crawler import (Crawler, CrawlerService, CrawlerTargets, RecrawlPolicy, S3Target, Schedule,
-                                           SchemaChangePolicy, next_run, to_croniter)
+                                           SchemaChangePolicy, cron_schedule, next_run)
 from tidelake.lake.catalog.errors import (CrawlerAlreadyExists, CrawlerNotFound, CrawlerNotRunning, CrawlerRunning,
                                           InvalidCrawler, TableNotFound)
 from tidelake.lake.catalog.models import LAZY_SIMPLE_SERDE, OPENX_JSON_SERDE, PARQUET_SERDE
@@ -317,13 +317,13 @@ def test_running_crawler_refuses_start_and_can_be_stopped(tmp_path, catalog, clo
         service.close()
 
 
-def test_aws_cron_translation():
-    assert to_croniter("cron(5 * * * ? *)") == ("5 * * * *", "*")
-    assert to_croniter("cron(0 12 ? * 2-6 *)") == ("0 12 * * 1-5", "*")  # AWS MON-FRI is 2-6
-    assert to_croniter("cron(0 8 ? * MON#1 2027)") == ("0 8 * * MON#1", "2027")
+def test_crawler_schedules_are_aws_cron_expressions():
+    assert cron_schedule("cron(5 * * * ? *)").spec == "5 * * * * 0 *"
+    assert cron_schedule("cron(0 12 ? * 2-6 *)").spec == "0 12 * * 1-5 0 *"  # AWS MON-FRI is 2-6
+    assert cron_schedule("cron(0 8 ? * MON#1 2027)").spec == "0 8 * * MON#1 0 2027"
     for bad in ("cron(5 * * * *)", "cron(5 * * * * *)", "rate(5 minutes)", "cron(61 * * * ? *)"):
         with pytest.raises(InvalidCrawler):
-            to_croniter(bad)
+            cron_schedule(bad)
     start = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
     assert next_run("cron(5 * * * ? *)", start) == 1_790_000_000.0 - 13 * 60 - 20 + 65 * 60
     assert next_run("cron(0 0 1 1 ? 2020)", start) == float("inf")

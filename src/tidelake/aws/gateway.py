@@ -8,11 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidelake.aws.athena import AthenaApi
+from tidelake.aws.dynamodb import DynamoDbApi
+from tidelake.aws.events import EventsApi
 from tidelake.aws.firehose import FirehoseApi
 from tidelake.aws.glue import GlueApi
 from tidelake.aws.kinesis import KinesisApi
+from tidelake.aws.lambda_ import LambdaApi
+from tidelake.aws.lambda_mappings import EventSourceMappingApi
 from tidelake.aws.protocol.errors import SignatureError
 from tidelake.aws.protocol.json_service import JsonService
+from tidelake.aws.protocol.rest_json import RestJsonService
 from tidelake.aws.protocol.router import resolve_service
 from tidelake.aws.protocol.sigv4 import verify
 from tidelake.aws.s3 import S3Service
@@ -36,6 +41,9 @@ class Gateway:
             "s3": S3Service(platform.objects),
             "athena": JsonService("athena", AthenaApi(platform.queries, platform.catalog, platform.settings.account_id)),
             "glue": JsonService("glue", GlueApi(platform.catalog, platform.crawlers)),
+            "lambda": RestJsonService("lambda", LambdaApi(platform.functions), EventSourceMappingApi(platform.mappings)),
+            "events": JsonService("events", EventsApi(platform.schedules)),
+            "dynamodb": JsonService("dynamodb", DynamoDbApi(platform.tables)),
         }
 
     @property

@@ -8,9 +8,12 @@ from tidelake import __version__
 from tidelake.cli.compact import compact
 from tidelake.cli.delivery import delivery
 from tidelake.cli.demo import demo
+from tidelake.cli.functions import functions
 from tidelake.cli.lake import lake
 from tidelake.cli.query import query
+from tidelake.cli.schedules import schedules
 from tidelake.cli.stream import stream
+from tidelake.cli.tables import tables
 from tidelake.cli.up import up
 
 
@@ -27,3 +30,6 @@ main.add_command(delivery)
 main.add_command(lake)
 main.add_command(query)
 main.add_command(compact)
+main.add_command(functions)
+main.add_command(tables)
+main.add_command(schedules)

@@ -23,13 +23,21 @@ from tidelake.cli.stream import endpoint_option
 @click.option("--closed/--all", "closed", default=True, show_default=True,
               help="Only partitions whose hour (day, month...) has ended, or every chosen partition.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--schedule", default=None, metavar="EXPR",
+              help='Do not compact now: run this compaction on a schedule, e.g. "cron(5 * * * ? *)" (hourly at :05, '
+                   'UTC), as an EventBridge rule firing the built-in compaction function.')
 @endpoint_option
 def compact(source: str, target: str, location: str | None, expression: str | None, closed: bool, as_json: bool,
-            endpoint_url: str) -> None:
+            schedule: str | None, endpoint_url: str) -> None:
     """Compact SOURCE_DB.TABLE into TARGET_DB.TABLE: each partition's files become one snappy Parquet
     object at the same year=/month=/day=/hour= path, registered in the catalog. Idempotent: partitions
     whose source files did not change are left alone; the source files are kept."""
     body = {"source": source, "target": target, "location": location, "partition": expression, "all": not closed}
+    if schedule:
+        rule, function_arn = schedule_compaction(body, schedule, endpoint_url)
+        click.echo(f"Scheduled: rule {rule} ({schedule}, UTC) runs {function_arn.rsplit(':', 1)[-1]} to compact "
+                   f"{source} into {target}. See `tidelake schedules list`.")
+        return
     report: dict[str, Any] = {}
     if as_json:
         for event in _events(endpoint_url, body):
@@ -50,6 +58,34 @@ def compact(source: str, target: str, location: str | None, expression: str | No
             elif event["event"] == "report":
                 report = event
     _summary(report)
+
+
+def schedule_compaction(body: dict[str, Any], expression: str, endpoint_url: str) -> tuple[str, str]:
+    """Register (or refresh) the built-in compaction function, then a rule firing it with ``body``
+    (the input of ``POST /_tidelake/compact``); returns the rule's name and the function's ARN."""
+    import hashlib
+
+    from tidelake.cli.stream import aws_client, aws_errors
+    from tidelake.functions.builtin import COMPACTION_FUNCTION, COMPACTION_HANDLER, zip_code
+    lambda_, events = aws_client("lambda", endpoint_url), aws_client("events", endpoint_url)
+    rule = f"compact-{body['source']}-{body['target']}"
+    if len(rule) > 64:  # EventBridge's limit on rule names
+        rule = f"compact-{body['source'][:30]}-{hashlib.sha1(rule.encode()).hexdigest()[:12]}"
+    with aws_errors(endpoint_url):
+        try:
+            arn = lambda_.create_function(
+                FunctionName=COMPACTION_FUNCTION, Runtime="python3.12", Handler=COMPACTION_HANDLER, Timeout=900,
+                Role="arn:aws:iam::000000000000:role/tidelake-compaction", Code={"ZipFile": zip_code()},
+                Description="tidelake: compacts the tables named in its input")["FunctionArn"]
+        except lambda_.exceptions.ResourceConflictException:  # registered before: bring its code up to date
+            arn = lambda_.update_function_code(FunctionName=COMPACTION_FUNCTION, ZipFile=zip_code())["FunctionArn"]
+        events.put_rule(Name=rule, ScheduleExpression=expression,
+                        Description=f"tidelake compact {body['source']} {body['target']}")
+        failed = events.put_targets(Rule=rule, Targets=[{"Id": "compaction", "Arn": arn,
+                                                         "Input": json.dumps(body)}])["FailedEntries"]
+    if failed:
+        raise click.ClickException(f"{failed[0]['ErrorCode']}: {failed[0]['ErrorMessage']}")
+    return rule, arn
 
 
 def _summary(report: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 
@@ -112,17 +111,6 @@ def schema(table: str, columns: str, endpoint_url: str) -> None:
         raise click.UsageError("Give DATABASE.TABLE and columns as name:type,name:type (Hive types).")
     _admin(endpoint_url, "PUT", f"/_tidelake/schemas/{database}/{name}", {"columns": cols})
     click.echo(f"schema {table}: {len(cols)} column(s)")
-
-
-@delivery.command()
-@click.argument("name")
-@click.argument("target", metavar="PACKAGE.MODULE:FUNCTION")
-@endpoint_option
-def transform(name: str, target: str, endpoint_url: str) -> None:
-    """Register a Python function as the transform named NAME (a Lambda processor's
-    LambdaArn ...:function:NAME). The module must be importable by the server."""
-    _admin(endpoint_url, "PUT", f"/_tidelake/transforms/{name}", {"target": target})
-    click.echo(f"transform {name} -> {target}")
 
 
 def _admin(endpoint_url: str, method: str, path: str, body: dict | None = None) -> bytes:

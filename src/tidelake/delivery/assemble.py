@@ -147,7 +147,7 @@ def _transform(stream: DeliveryStream, parameters: dict[str, str], data: list[by
         event = processors.transform_event(chunk, chunk_arrivals, invocation_id=f"{batch_id}-{start}",
                                            delivery_stream_arn=stream.delivery_stream_arn,
                                            region=stream.delivery_stream_arn.split(":")[3], record_ids=ids)
-        outcome, error = None, ("Lambda.FunctionNotFound", f"No transform function is registered for {arn}.")
+        outcome, error = None, ("Lambda.FunctionNotFound", f"Function not found: {arn}")
         for _ in range(attempts if transform is not None else 0):
             try:
                 outcome = processors.parse_transform_response(transform(arn, event), ids)  # type: ignore[misc]

@@ -122,12 +122,3 @@ class TableSchemaInvalid(InvalidArgument):
         self.column = column
         super().__init__(message)
 
-
-class TransformNotFound(NotFound):
-    """A Lambda processor names a function no transform is registered for."""
-
-    def __init__(self, function_arn: str) -> None:
-        self.function_arn = function_arn
-        self.code = "Lambda.FunctionNotFound"
-        super().__init__(f"No transform function is registered for {function_arn}: register one with "
-                         "`tidelake delivery transform NAME package.module:function`.")

@@ -24,7 +24,6 @@ from tidelake.delivery.errors import (ConcurrentModification, DeliveryStreamAlre
                                       DeliveryStreamNotFound, SourceStreamNotFound)
 from tidelake.delivery.models import (BufferingHints, DeliveryMetrics, DeliveryStream, DeliveryStreamStatus,
                                       FormatConversion, Processor, S3Destination, SourceType)
-from tidelake.delivery.transforms import TransformRegistry
 from tidelake.delivery.worker import DeliveryWorker
 from tidelake.errors import InvalidArgument
 from tidelake.lake.objects import ObjectStore
@@ -52,9 +51,6 @@ class DeliveryService:
         self._db.executescript("CREATE TABLE IF NOT EXISTS delivery_streams (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS intents (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS schemas (name TEXT PRIMARY KEY, doc BLOB);")
-        self.transforms = TransformRegistry(self._db)
-        if transform is None:
-            self.transform = self.transforms
         self._lock = threading.RLock()
         self._streams: dict[str, DeliveryStream] = {
             name: _from_doc(doc) for name, doc in self._db.execute("SELECT name, doc FROM delivery_streams")}

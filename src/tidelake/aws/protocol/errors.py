@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidelake import errors as e
+from tidelake.aws.dynamodb_wire import encode_item
 from tidelake.aws.protocol import payload, rest_xml
 from tidelake.lake import errors as lake
 from tidelake.lake.catalog import errors as catalog
 from tidelake.delivery import errors as delivery
+from tidelake.functions import errors as functions
+from tidelake.functions import schedule_models as schedules
 from tidelake.stream import errors as stream
+from tidelake.tables import errors as tables
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,18 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
         (e.InvalidArgument, "InvalidArgument", 400),
         (e.AccessDenied, "AccessDenied", 403),
     ],
+    # Lambda: docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors (and each operation's).
+    "lambda": [
+        (functions.RequestTooLarge, "RequestTooLargeException", 413),
+        (functions.RevisionMismatch, "PreconditionFailedException", 412),
+        (e.MalformedRequest, "InvalidRequestContentException", 400),
+        (e.ValidationFailed, "ValidationException", 400),
+        (e.NotFound, "ResourceNotFoundException", 404),
+        (e.AlreadyExists, "ResourceConflictException", 409),
+        (e.InUse, "ResourceInUseException", 400),
+        (e.InvalidArgument, "InvalidParameterValueException", 400),
+        (e.Throttled, "TooManyRequestsException", 429),
+    ],
     # Athena: errors.shapes in botocore's athena model; a request it refuses is InvalidRequestException
     # with an AthenaErrorCode, a catalog lookup that fails is MetadataException.
     "athena": [
@@ -105,6 +121,29 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
         (e.LimitExceeded, "TooManyRequestsException", 400),
         (e.Throttled, "TooManyRequestsException", 400),
     ],
+    # DynamoDB: errors.shapes in botocore's dynamodb model. It has no InvalidArgument code: what it refuses in
+    # a request's values is ValidationException.
+    "dynamodb": [
+        (tables.ConditionalCheckFailed, "ConditionalCheckFailedException", 400),
+        (e.MalformedRequest, "SerializationException", 400),
+        (e.ValidationFailed, "ValidationException", 400),
+        (e.NotFound, "ResourceNotFoundException", 400),
+        (e.AlreadyExists, "ResourceInUseException", 400),
+        (e.InUse, "ResourceInUseException", 400),
+        (e.InvalidArgument, "ValidationException", 400),
+        (e.Throttled, "ProvisionedThroughputExceededException", 400),
+    ],
+    # EventBridge: errors.shapes in botocore's events model; what it refuses in a request's values
+    # (a bad ScheduleExpression, a rule with targets to delete) is ValidationException.
+    "events": [
+        (schedules.InvalidEventPattern, "InvalidEventPatternException", 400),
+        (e.MalformedRequest, "SerializationException", 400),
+        (e.NotFound, "ResourceNotFoundException", 400),
+        (e.AlreadyExists, "ResourceAlreadyExistsException", 400),
+        (e.LimitExceeded, "LimitExceededException", 400),
+        (e.InUse, "ConcurrentModificationException", 400),
+        (e.InvalidArgument, "ValidationException", 400),
+    ],
 }
 
 
@@ -112,8 +151,15 @@ def _athena_fields(error: BaseException) -> dict[str, Any]:
     return {"AthenaErrorCode": getattr(error, "athena_error_code", "INVALID_INPUT")}
 
 
+def _dynamodb_item(error: BaseException) -> dict[str, Any]:
+    """The item a failed condition saw, when the request asked for it (ReturnValuesOnConditionCheckFailure)."""
+    item = getattr(error, "item", None)
+    return {"Item": encode_item(item, text_blobs=True)} if item is not None else {}
+
+
 # Extra members some error shapes carry, by (service, code).
-_FIELDS = {("athena", "InvalidRequestException"): _athena_fields}
+_FIELDS = {("athena", "InvalidRequestException"): _athena_fields,
+           ("dynamodb", "ConditionalCheckFailedException"): _dynamodb_item}
 
 
 class SignatureError(e.AccessDenied):
@@ -128,6 +174,9 @@ _S3_SIGNATURE_CODES = {"UnrecognizedClientException": "InvalidAccessKeyId",
                        "InvalidSignatureException": "SignatureDoesNotMatch"}
 
 
+_INTERNAL = {"s3": "InternalError", "lambda": "ServiceException", "events": "InternalException"}
+
+
 def to_aws(service: str, error: BaseException) -> AwsError:
     if isinstance(error, SignatureError):
         if service == "s3":
@@ -137,5 +186,5 @@ def to_aws(service: str, error: BaseException) -> AwsError:
         if isinstance(error, kind):
             extra = _FIELDS.get((service, code))
             return AwsError(code, status, getattr(error, "message", str(error)), extra(error) if extra else {})
-    return AwsError("InternalError" if service == "s3" else "InternalFailure", 500,
+    return AwsError(_INTERNAL.get(service, "InternalFailure"), 500,
                     "The server encountered an internal error. See the tidelake log.")

@@ -20,12 +20,10 @@ import statistics
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
-from croniter import croniter
 
 from tidelake.clock import Clock
 from tidelake.lake.catalog.crawl import Cancelled, CrawlRun, CrawlSpec
@@ -33,6 +31,7 @@ from tidelake.lake.catalog.errors import (CrawlerAlreadyExists, CrawlerNotFound,
                                           CrawlerStopping, InvalidCrawler)
 from tidelake.lake.catalog.store import Catalog
 from tidelake.lake.objects import ObjectStore
+from tidelake.schedule_expressions import CronSchedule, InvalidScheduleExpression, parse_schedule
 
 log = logging.getLogger("tidelake.crawler")
 UPDATE_BEHAVIORS = ("UPDATE_IN_DATABASE", "LOG")
@@ -330,53 +329,21 @@ class CrawlerService:
 
 # -- cron -----------------------------------------------------------------------------------------
 
-def to_croniter(expression: str) -> tuple[str, str]:
-    """AWS ``cron(m h dom mon dow year)`` -> (croniter's five fields, the year field).
-
-    AWS numbers days of the week 1-7 from Sunday (croniter 0-6) and wants ``?`` in one of the two
-    day fields."""
-    match = re.fullmatch(r"\s*cron\((.*)\)\s*", expression, re.IGNORECASE)
-    fields = match.group(1).split() if match else []
-    if len(fields) != 6:
-        raise InvalidCrawler(f"Invalid schedule expression: {expression}. Use cron(Minutes Hours "
-                             "Day-of-month Month Day-of-week Year), for example cron(15 12 * * ? *).")
-    minute, hour, dom, month, dow, year = fields
-    if (dom == "?") == (dow == "?"):
-        raise InvalidCrawler(f"Invalid schedule expression: {expression}. Exactly one of Day-of-month and "
-                             "Day-of-week must be '?'.")
-    dow = "*" if dow == "?" else re.sub(r"(?<![#/\d])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), dow)
-    dom = "*" if dom == "?" else dom
-    spec = f"{minute} {hour} {dom} {month} {dow}"
+def cron_schedule(expression: str) -> CronSchedule:
+    """A crawler's schedule: AWS's six-field cron only (Glue crawlers take no rate expressions)."""
     try:
-        croniter(spec)
-        _years(year)
-    except (ValueError, KeyError, TypeError) as error:
-        raise InvalidCrawler(f"Invalid schedule expression: {expression}: {error}") from None
-    return spec, year
-
-
-def _years(field_: str) -> set[int] | None:
-    if field_ == "*":
-        return None
-    years: set[int] = set()
-    for part in field_.split(","):
-        first, _, last = part.partition("-")
-        years.update(range(int(first), int(last or first) + 1))
-    return years
+        schedule = parse_schedule(expression)
+    except InvalidScheduleExpression as error:
+        raise InvalidCrawler(f"Invalid schedule expression: {expression}. {error.reason}") from None
+    if not isinstance(schedule, CronSchedule):
+        raise InvalidCrawler(f"Invalid schedule expression: {expression}. Use cron(Minutes Hours Day-of-month "
+                             "Month Day-of-week Year), for example cron(15 12 * * ? *).")
+    return schedule
 
 
 def next_run(expression: str, after: float) -> float:
     """The next time (epoch seconds, UTC) the expression fires after ``after``; inf if never."""
-    spec, year = to_croniter(expression)
-    years = _years(year)
-    it = croniter(spec, datetime.fromtimestamp(after, timezone.utc))
-    for _ in range(10_000):
-        at = it.get_next(datetime)
-        if years is None or at.year in years:
-            return at.timestamp()
-        if years and at.year > max(years):
-            break
-    return float("inf")
+    return cron_schedule(expression).first_after(after)
 
 
 # -- validation and documents ---------------------------------------------------------------------
@@ -396,7 +363,7 @@ def _validate(crawler: Crawler) -> None:
         raise InvalidCrawler("The SchemaChangePolicy for Crawl New Folders Only Amazon S3 target can have only LOG "
                              "DeleteBehavior value and LOG UpdateBehavior value.")
     if crawler.schedule is not None:
-        to_croniter(crawler.schedule.schedule_expression)
+        cron_schedule(crawler.schedule.schedule_expression)
     _configuration(crawler.configuration)
 
 

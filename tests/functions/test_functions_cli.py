@@ -1,0 +1,85 @@
+"""`tidelake functions` against a running server: create from a directory, invoke, update, logs, delete."""
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import ServerProcess
+
+
+def tidelake(server: ServerProcess, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": server.url}
+    result = subprocess.run([sys.executable, "-m", "tidelake", "functions", *args], env=env, capture_output=True,
+                            text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.slow  # a dozen CLI processes
+def test_functions_cli(server: ServerProcess, tmp_path: Path) -> None:
+    code = tmp_path / "jobs"
+    (code / "merge").mkdir(parents=True)
+    (code / "merge" / "__init__.py").write_text("")
+    (code / "merge" / "hourly.py").write_text(
+        "import os\n"
+        "def run(event, context):\n"
+        "    print('merging', event.get('hour'))\n"
+        "    if event.get('fail'):\n"
+        "        raise RuntimeError('merge failed')\n"
+        "    return {'merged': event.get('hour'), 'target': os.environ['TARGET']}\n")
+    created = tidelake(server, "create", "cli-merge", "--handler", "merge.hourly.run", "--code", str(code),
+                       "--timeout", "60", "--env", "TARGET=lake")
+    assert "arn:aws:lambda:us-east-1:000000000000:function:cli-merge" in created.stdout
+
+    answer = tidelake(server, "invoke", "cli-merge", "--payload", '{"hour": 5}', "--log")
+    assert answer.stdout.strip() == '{"merged":5,"target":"lake"}'
+    assert "merging 5" in answer.stderr and "REPORT RequestId:" in answer.stderr
+    failed = tidelake(server, "invoke", "cli-merge", "--payload", '{"fail": true}', check=False)
+    assert failed.returncode == 1 and '"errorMessage":"merge failed"' in failed.stdout
+
+    assert "cli-merge  python3.12  merge.hourly.run  60 s" in tidelake(server, "list").stdout
+    tidelake(server, "update", "cli-merge", "--timeout", "5", "--env", "TARGET=archive")
+    assert '"target":"archive"' in tidelake(server, "invoke", "cli-merge").stdout
+
+    logs = tidelake(server, "logs", "cli-merge", "--data-dir", str(server.data_dir)).stdout
+    assert "merging 5" in logs and "[ERROR] RuntimeError: merge failed" in logs and logs.count("START RequestId") == 3
+
+    follower = subprocess.Popen([sys.executable, "-m", "tidelake", "functions", "logs", "cli-merge", "--follow",
+                                 "--limit", "0", "--data-dir", str(server.data_dir)], stdout=subprocess.PIPE)
+    try:
+        time.sleep(1.0)  # the follower has read what is there
+        tidelake(server, "invoke", "cli-merge", "--payload", '{"hour": 23}')
+        printed = _read_until(follower, "merging 23")
+        assert printed.startswith("START RequestId") and "merging 23" in printed  # only the new invocation
+    finally:
+        follower.terminate()
+        follower.wait()
+
+    assert "deleted cli-merge" in tidelake(server, "delete", "cli-merge").stdout
+    missing = tidelake(server, "invoke", "cli-merge", check=False)
+    assert missing.returncode == 1 and "ResourceNotFoundException: Function not found" in missing.stderr
+
+
+def _read_until(process: subprocess.Popen[Any], text: str, timeout: float = 10) -> str:
+    """What the process printed until ``text`` showed up (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    seen = b""
+    while text.encode() not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode()
