@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,4 +52,6 @@ def test_demo_check_passes(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tidelake", "demo", "--check", "--port", str(free_port()),
                              "--records", "1500"], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "stream" in result.stdout and "OK" in result.stdout and "FAILED" not in result.stdout
+    assert "FAILED" not in result.stdout
+    for stage in ("stream", "lake", "query", "functions", "schedule"):
+        assert re.search(rf"^\W*{stage}\W+OK\b", result.stdout, re.MULTILINE), f"{stage} did not pass:\n{result.stdout}"

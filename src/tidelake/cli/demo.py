@@ -7,6 +7,7 @@ its stage to ``STAGES``.
 """
 from __future__ import annotations
 
+import json
 import socket
 import tempfile
 import time
@@ -40,6 +41,11 @@ class Demo:
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1",
                             aws_access_key_id="tidelake", aws_secret_access_key="tidelake",
                             config=Config(s3={"addressing_style": "path"}))
+
+    def resource(self, service: str) -> Any:
+        import boto3
+        return boto3.resource(service, endpoint_url=self.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="tidelake", aws_secret_access_key="tidelake")
 
 
 @dataclass
@@ -176,6 +182,137 @@ def stage_query(demo: Demo) -> StageResult:
         f"{execution['Statistics']['DataScannedInBytes']:,} bytes scanned; {time.perf_counter() - started:.1f} s")
 
 
+PRODUCTS_TABLE = "products_info"
+TOTALS_TABLE = "sales_by_category"
+SPEED_FUNCTION = "retail-sales-by-category"
+HOURLY_MERGE = "cron(5 * * * ? *)"  # the seed's small-file merge, at :05 of every hour
+
+
+def stage_functions(demo: Demo) -> StageResult:
+    """The speed layer: products loaded into a key-value table, and a function that a stream mapping
+    feeds with every transaction, enriching it from that table and upserting totals per category."""
+    import io
+    import zipfile
+    from decimal import Decimal
+
+    import tidelake.generate.functions as handlers
+
+    sent = demo.facts.get("sent")
+    if sent is None:
+        return StageResult("functions", False, "skipped: the stream stage did not run")
+    started = time.perf_counter()
+    dynamodb, lambda_ = demo.client("dynamodb"), demo.client("lambda")
+    products = _load_products(demo, dynamodb)
+    loaded = int(dynamodb.describe_table(TableName=PRODUCTS_TABLE)["Table"]["ItemCount"])
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(Path(handlers.__file__).parent / "sales_by_category.py", "sales_by_category.py")
+    if SPEED_FUNCTION in [f["FunctionName"] for f in lambda_.list_functions()["Functions"]]:
+        lambda_.delete_function(FunctionName=SPEED_FUNCTION)  # a rerun starts the totals afresh
+    lambda_.create_function(FunctionName=SPEED_FUNCTION, Runtime="python3.12", Role=ROLE, Timeout=60,
+                            Handler="sales_by_category.lambda_handler", Code={"ZipFile": code.getvalue()},
+                            Environment={"Variables": {"PRODUCTS_TABLE": PRODUCTS_TABLE, "TOTALS_TABLE": TOTALS_TABLE}})
+    stream_arn = demo.client("kinesis").describe_stream_summary(
+        StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
+    mapping = lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=SPEED_FUNCTION, StartingPosition="TRIM_HORIZON", BatchSize=500,
+        MaximumBatchingWindowInSeconds=0, BisectBatchOnFunctionError=True, MaximumRetryAttempts=3)["UUID"]
+    totals = _wait_for_totals(demo, dynamodb, len(sent))
+    lambda_.delete_event_source_mapping(UUID=mapping)  # the stream keeps its records; a rerun maps afresh
+    category = {p["product_cd"]: p["maincategory_name"] for p in products}
+    expected: dict[str, list[Any]] = {}
+    for data in sent:
+        sale = json.loads(data)
+        row = expected.setdefault(category.get(sale["StockCode"], "unknown"), [0, 0, Decimal(0)])
+        row[0] += 1
+        row[1] += sale["Quantity"]
+        row[2] += Decimal(str(sale["Price"])) * sale["Quantity"]
+    ok = totals == {name: tuple(row) for name, row in expected.items()}
+    lines = sum(t[0] for t in totals.values())
+    top = max(totals.items(), key=lambda item: item[1][2]) if totals else ("-", (0, 0, Decimal(0)))
+    return StageResult(
+        "functions", ok and loaded == len(products),
+        f"{loaded:,} products in {PRODUCTS_TABLE}; {SPEED_FUNCTION} (fed by a stream mapping) summed {lines:,} of "
+        f"{len(sent):,} sales into {len(totals)} categories of {TOTALS_TABLE}, "
+        + ("matching the sales put" if ok else "NOT matching the sales put")
+        + f"; top {top[0]} ({float(top[1][2]):,.2f}); {time.perf_counter() - started:.1f} s")
+
+
+def _load_products(demo: Demo, dynamodb: Any) -> list[dict[str, Any]]:
+    """The workshop's products_info table from the product CSV, through BatchWriteItem (and an empty
+    totals table); returns the products loaded."""
+    from importlib import resources
+
+    from tidelake.tables.load import read_items
+    if PRODUCTS_TABLE not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(TableName=PRODUCTS_TABLE, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "product_cd", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "product_cd", "AttributeType": "S"}])
+    if TOTALS_TABLE in dynamodb.list_tables()["TableNames"]:
+        dynamodb.delete_table(TableName=TOTALS_TABLE)
+    dynamodb.create_table(TableName=TOTALS_TABLE, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "category", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "category", "AttributeType": "S"}])
+    table = demo.resource("dynamodb").Table(PRODUCTS_TABLE)
+    with resources.as_file(resources.files("tidelake.generate").joinpath("data/products.csv")) as path:
+        items = list(read_items(path, {"product_cd": "S"}))
+    with table.batch_writer(overwrite_by_pkeys=["product_cd"]) as writer:
+        for item in items:
+            writer.put_item(Item=item)
+    return items
+
+
+def _wait_for_totals(demo: Demo, dynamodb: Any, wanted: int) -> dict[str, tuple[int, int, Any]]:
+    """Scan the totals until they count every sale put (or 60 s pass), with a progress bar."""
+    from decimal import Decimal
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    totals: dict[str, tuple[int, int, Any]] = {}
+    deadline = time.monotonic() + 60
+    with Progress(TextColumn("[bold]functions[/] sales summed"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=demo.console, transient=True) as progress:
+        task = progress.add_task("sum", total=wanted)
+        while time.monotonic() < deadline:
+            items = [i for page in dynamodb.get_paginator("scan").paginate(TableName=TOTALS_TABLE)
+                     for i in page["Items"]]
+            totals = {i["category"]["S"]: (int(i["lines"]["N"]), int(i["quantity"]["N"]), Decimal(i["revenue"]["N"]))
+                      for i in items}
+            done = sum(t[0] for t in totals.values())
+            progress.update(task, completed=done)
+            if done >= wanted:
+                break
+            time.sleep(0.2)
+    return totals
+
+
+def stage_schedule(demo: Demo) -> StageResult:
+    """The batch layer's hourly merge: an EventBridge rule fires the compaction function at :05 every
+    hour (UTC). The demo cannot wait for :05, so it also invokes the function once now, including the
+    hour still open, and counts the Parquet table's rows with Athena."""
+    from tidelake.cli.compact import schedule_compaction
+    from tidelake.cli.query import run_query
+    expected = demo.facts.get("lake_lines")
+    if expected is None:
+        return StageResult("schedule", False, "skipped: the query stage did not run")
+    started = time.perf_counter()
+    body = {"source": "demo.retail_trans_json", "target": "demo.retail_trans_parquet",
+            "location": f"s3://{BUCKET}/parquet-data/", "partition": None, "all": False}
+    rule, function_arn = schedule_compaction(body, HOURLY_MERGE, demo.endpoint_url)
+    targets = demo.client("events").list_targets_by_rule(Rule=rule)["Targets"]
+    answer = demo.client("lambda").invoke(FunctionName=function_arn, Payload=json.dumps({**body, "all": True}))
+    report = json.loads(answer["Payload"].read())
+    if "FunctionError" in answer:
+        return StageResult("schedule", False, f"the compaction function failed: {report.get('errorMessage')}")
+    _, rows, _ = run_query(demo.endpoint_url, "SELECT count(*) FROM retail_trans_parquet", database="demo")
+    count = int(rows[0][0] or 0)
+    return StageResult(
+        "schedule", count == expected and [t["Arn"] for t in targets] == [function_arn],
+        f"rule {rule} ({HOURLY_MERGE}) -> {function_arn.rsplit(':', 1)[-1]}; run now: "
+        + ", ".join(f"{n} partition(s) {action}" for action, n in report["actions"].items())
+        + f", demo.retail_trans_parquet holds {count:,} rows (lake JSON {expected:,}); "
+        f"{time.perf_counter() - started:.1f} s")
+
+
 def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
     """Read every shard from its start until the wanted sequence numbers are found (or 30 s pass)."""
     found: dict[str, tuple[str, bytes]] = {}
@@ -197,7 +334,8 @@ def _read_back(kinesis: Any, wanted: set[str]) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-STAGES: list[Callable[[Demo], StageResult]] = [stage_stream, stage_lake, stage_query]
+STAGES: list[Callable[[Demo], StageResult]] = [stage_stream, stage_lake, stage_query, stage_functions,
+                                                 stage_schedule]
 
 
 def _free_port(preferred: int) -> int:

@@ -1,0 +1,1 @@
+"""Function code the demo deploys through the Lambda API, written exactly as for AWS Lambda."""
