@@ -22,7 +22,7 @@ def open_store(settings_factory: Callable[..., Settings], clock: ManualClock) ->
         return store
     yield make
     for store in opened:
-        if not store.log._closing:
+        if not store.log.closed:
             store.close()
 
 

@@ -17,7 +17,7 @@ from tidelake.stream.log import StreamLog, pack, unpack
 def log(tmp_path: Path) -> Iterator[StreamLog]:
     log = StreamLog(tmp_path / "log.db")
     yield log
-    if not log._closing:
+    if not log.closed:
         log.close()
 
 
@@ -67,7 +67,7 @@ def test_append_and_read_back(log: StreamLog) -> None:
 
 def test_group_commit_groups_concurrent_jobs(log: StreamLog) -> None:
     commits: list[str] = []
-    log._writer_conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    log._writer.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     gate = threading.Event()
     blocker = log.submit(lambda conn: gate.wait(10))  # holds the writer while the others queue up
     threads, futures, lock = [], [], threading.Lock()
@@ -93,7 +93,7 @@ def test_group_commit_groups_concurrent_jobs(log: StreamLog) -> None:
 
 def test_group_commit_under_free_running_load(log: StreamLog) -> None:
     commits: list[str] = []
-    log._writer_conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    log._writer.connection.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
     futures: list[Future[None]] = []
     lock = threading.Lock()
 

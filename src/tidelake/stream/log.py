@@ -1,10 +1,10 @@
-"""The durable stream log: SQLite in WAL mode with one writer thread doing group commit.
+"""The durable stream log: SQLite in WAL mode with one writer thread doing group commit
+(``tidelake.group_commit``).
 
-Every change (records and metadata) is a *job* submitted to the writer. The writer takes all jobs
-that queued up while the previous commit was running, applies them in one transaction and commits
-once, so one fsync acknowledges many requests. A caller's future resolves only after the commit,
-which is what makes an acknowledged record survive ``kill -9``; an uncommitted transaction is rolled
-back by SQLite's WAL recovery at the next start, so nothing unacknowledged is half-visible.
+Every change (records and metadata) is a job for the writer; many requests share one commit, and a
+caller's future resolves only after it, which is what makes an acknowledged record survive
+``kill -9``. SQLite's WAL recovery rolls back an uncommitted transaction at the next start, so
+nothing unacknowledged is half-visible.
 
 Records are stored as one row per (put request, shard): a packed payload of partition keys and
 data, addressed by the counters it holds. Reads decode payloads into records.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-import threading
 from array import array
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+from tidelake.group_commit import GroupCommitWriter, Job
 from tidelake.stream.keys import _BASE, _COUNTER, _SHARD, stream_tag
 from tidelake.stream.models import ChildShard, Record
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -115,80 +114,17 @@ def unpack(payload: bytes) -> tuple[list[bytes], list[bytes]]:
 class StreamLog:
     def __init__(self, path: Path, durability: str = "fsync") -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._synchronous = "FULL" if durability == "fsync" else "NORMAL"
-        self._writer_conn = self._connect()
-        self._writer_conn.executescript(_SCHEMA)
-        self._pending: list[tuple[Job, Future[Any]]] = []
-        self._cond = threading.Condition()
-        self._closing = False
-        self._local = threading.local()
-        self._thread = threading.Thread(target=self._run, name="stream-log-writer", daemon=True)
-        self._thread.start()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA wal_autocheckpoint=16384")
-        return conn
+        self._writer = GroupCommitWriter(path, fsync=durability == "fsync", schema=_SCHEMA, name="stream-log",
+                                         pragmas=["wal_autocheckpoint=16384"])
 
     # -- writing -----------------------------------------------------------------------------
 
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> "Future[T]":
         """Queue a job for the next group commit; the future resolves once it is durable."""
-        future: Future[T] = Future()
-        with self._cond:
-            if self._closing:
-                raise RuntimeError("stream log is closed")
-            self._pending.append((job, future))
-            self._cond.notify()
-        return future
+        return self._writer.submit(job)
 
     def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        return self.submit(job).result()
-
-    def _run(self) -> None:
-        conn = self._writer_conn
-        while True:
-            with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait()
-                group, self._pending = self._pending, []
-            if not group:
-                return  # closing and drained
-            self._commit(conn, group)
-
-    @staticmethod
-    def _commit(conn: sqlite3.Connection, group: list[tuple[Job, Future[Any]]]) -> None:
-        # Step 1: apply every job in its own savepoint, so one failing job fails alone.
-        # Step 2: commit once (the one fsync of the group).
-        # Step 3: only then resolve the futures: acknowledging before step 2 could lose data.
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN")
-            for job, future in group:
-                conn.execute("SAVEPOINT job")
-                try:
-                    results.append((future, job(conn), None))
-                    conn.execute("RELEASE job")
-                except Exception as e:  # the job's own error goes to its caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((future, None, e))
-            conn.execute("COMMIT")
-        except BaseException as e:  # disk full, I/O error: nothing in the group is durable
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(e)
-            return
-        for future, value, error in results:
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+        return self._writer.write(job)
 
     def append_job(self, stream_key: int, shard_index: int, first_counter: int, arrival_ms: int,
                    partition_keys: Sequence[bytes], data: Sequence[bytes]) -> Job:
@@ -199,21 +135,17 @@ class StreamLog:
             conn.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)", row)
         return job
 
+    @property
+    def closed(self) -> bool:
+        return self._writer.closed
+
     def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join()
-        self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._writer_conn.close()
+        self._writer.close()
 
     # -- reading -----------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
+        return self._writer.reader()
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, tuple(params)).fetchall()

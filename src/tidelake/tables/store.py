@@ -11,7 +11,7 @@ unique index on (table, token, hash bytes, range bytes): a key is one index sear
 range scan of the index (see ``keys``). Rows themselves are appended in rowid order: a clustered
 (WITHOUT ROWID) table would place each row at its random token and write three times the pages.
 
-Writes run on one writer thread with group commit (see ``writer``), which also makes a condition
+Writes run on one writer thread with group commit (see ``tidelake.group_commit``), which also makes a condition
 check and the write it guards atomic; reads run in the caller's thread on its own connection.
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ import orjson
 
 from tidelake.clock import Clock
 from tidelake.errors import InvalidArgument, ValidationFailed
+from tidelake.group_commit import GroupCommitWriter
 from tidelake.tables.errors import ConditionalCheckFailed, ItemInvalid, TableAlreadyExists, TableNotFound
 from tidelake.tables.evaluate import apply_update, holds, project
 from tidelake.tables.expressions import Path as DocumentPath
@@ -34,7 +35,6 @@ from tidelake.tables.keys import KeyCondition, item_key, key_condition, key_of, 
 from tidelake.tables.models import KeyAttribute, Page, Table, Write
 from tidelake.tables.values import (MAX_ITEM_BYTES, Item, dump_item, item_size, key_bytes, load_item, normalize,
                                     normalize_item, successor, type_name)
-from tidelake.tables.writer import Writer
 
 PAGE_BYTES = 1024 * 1024  # a Query or Scan page stops after reading 1 MB
 BATCH_GET_BYTES = 16 * 1024 * 1024  # BatchGetItem answers at most 16 MB; the rest is UnprocessedKeys
@@ -69,7 +69,7 @@ class TableStore:
         self.clock = clock
         self.region = region
         self.account_id = account_id
-        self._writer = Writer(path, fsync, _SCHEMA)
+        self._writer = GroupCommitWriter(path, fsync=fsync, schema=_SCHEMA, name="tables")
         # Changed only by writer jobs; read anywhere (a dict lookup is atomic).
         self._tables = {name: _table(number, name, orjson.loads(definition)) for number, name, definition
                         in self._writer.connection.execute("SELECT number, name, definition FROM tables")}
