@@ -53,10 +53,17 @@ class ServerUnderTest:
         self._tmp.cleanup()
 
 
-def print_table(title: str, rows: list[tuple[str, str, str]], machine: str) -> None:
+def machine_info() -> str:
+    import platform
+    return (f"{platform.node()}: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}; load avg {os.getloadavg()[0]:.2f}")
+
+
+def print_table(title: str, rows: list[tuple[str, str, str]]) -> None:
+    """The figures, captioned with the machine they were measured on."""
     from rich.console import Console
     from rich.table import Table
-    table = Table("measure", "figure", "detail", title=title, caption=machine)
+    table = Table("measure", "figure", "detail", title=title, caption=machine_info())
     for row in rows:
         table.add_row(*row)
     Console(width=160).print(table)

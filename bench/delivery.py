@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import percentile, print_table  # noqa: E402
-from stream import machine_info  # noqa: E402
 
 from tidelake.config import Settings  # noqa: E402
 from tidelake.delivery.convert import Column, TableSchema  # noqa: E402
@@ -108,7 +107,7 @@ def main() -> None:
     lat = latency(10 if args.smoke else 100)
     rows.append(("put -> object listable, IntervalInSeconds=0", f"p50 {percentile(lat, 50) * 1000:.0f} ms",
                  f"p99 {percentile(lat, 99) * 1000:.0f} ms over {len(lat)} puts; target p99 < 1 s"))
-    print_table("tidelake delivery benchmark — durability=fsync", rows, machine_info())
+    print_table("tidelake delivery benchmark — durability=fsync", rows)
 
 
 if __name__ == "__main__":

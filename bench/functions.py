@@ -6,7 +6,8 @@
 Runs a Platform in this process (its functions in their worker subprocesses, as the server does):
 the Kinesis event built from columns; throughput with records pre-loaded into the stream, BatchSize
 1,000 and a trivial handler; put -> handler latency at MaximumBatchingWindowInSeconds 0; and what
-idle mappings cost. Figures are printed, not asserted.
+idle mappings cost; baseline: a fresh Python process per event. Then the tables benchmark
+(bench/tables.py: GetItem, BatchWriteItem), whose figures the same issue sets. Figures are printed, not asserted.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tables  # noqa: E402
 from common import percentile, print_table  # noqa: E402
-from stream import machine_info  # noqa: E402
 
 RECORD = 100
 SHARDS = 4
@@ -110,6 +111,25 @@ def throughput(records: int, durability: str, factor: int) -> dict[str, float]:
     return {"rate": records / elapsed, "seconds": elapsed}
 
 
+def cold_process_baseline(records: int) -> float:
+    """Baseline: the same 1,000-record events, each run by a fresh Python process (what a runner
+    without warm workers pays per batch), fed over its stdin."""
+    import subprocess
+    from tidelake.functions.kinesis_events import EventSource, kinesis_event
+    from tidelake.stream.log import Columns
+    n = 1000
+    columns = Columns([os.urandom(RECORD // 2).hex().encode() for _ in range(n)],
+                      [f"pk-{i}".encode() for i in range(n)], [1_790_000_000.123] * n, list(range(n)))
+    source = EventSource("arn:aws:kinesis:us-east-1:000000000000:stream/bench", "shardId-000000000000",
+                         "us-east-1", "arn:aws:iam::000000000000:role/bench")
+    event = kinesis_event(source, columns, columns.sequence_numbers(1, 0), list(range(n)))
+    run = ("import json, sys\n" + TRIVIAL + "lambda_handler(json.load(sys.stdin), None)\n")
+    started = time.perf_counter()
+    for _ in range(records // n):
+        subprocess.run([sys.executable, "-c", run], input=event, check=True)
+    return records / (time.perf_counter() - started)
+
+
 # -- 3. latency ------------------------------------------------------------------------------------
 
 def latency(seconds: float, durability: str) -> dict[str, float]:
@@ -190,6 +210,11 @@ def main() -> None:
                      "trivial handler", f"{result['rate']:,.0f} records/s",
                      f"{records:,} pre-loaded records in {result['seconds']:.2f} s, checkpoints committed"
                      + ("; target >= 100,000/s" if factor == 1 else "")))
+        if factor == 1:
+            warm = result["rate"]
+    cold = cold_process_baseline(10_000 if args.smoke else 50_000)
+    rows.append(("baseline: a fresh Python process per 1,000-record event, same handler", f"{cold:,.0f} records/s",
+                 f"the warm worker pool: {warm / cold:.0f}x"))
     lat = latency(2.0 if args.smoke else 10.0, args.durability)
     rows.append(("put -> handler invoked, MaximumBatchingWindowInSeconds 0", f"p50 {lat['p50'] * 1000:.1f} ms",
                  f"p99 {lat['p99'] * 1000:.1f} ms after the put's ack (p99 {lat['put_p99'] * 1000:.1f} ms after it "
@@ -198,7 +223,8 @@ def main() -> None:
     rows.append(("20 idle mappings (4 shards each), CPU of the whole process",
                  f"{(idle['idle'] - idle['baseline']) * 100:.2f}% of a core",
                  f"{idle['idle'] * 100:.2f}% with them, {idle['baseline'] * 100:.2f}% without"))
-    print_table(f"tidelake functions benchmark — durability={args.durability}", rows, machine_info())
+    print_table(f"tidelake functions benchmark — durability={args.durability}", rows)
+    tables.main()  # the issue's key-value figures (GetItem, BatchWriteItem) belong to this run too
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ServerUnderTest, percentile, print_table  # noqa: E402
-from stream import machine_info  # noqa: E402
 
 from tidelake.generate.retail import encode, transactions  # noqa: E402
 
@@ -203,7 +202,7 @@ def main() -> None:
         ("ratio tidelake / DuckDB", f"{ratio:.2f}", "target <= 1.2"),
     ]
     rows += compaction_figures(*((40_000, 200, 3) if args.smoke else (2_000_000, 10_000, 5)))
-    print_table("tidelake query" + (" (smoke)" if args.smoke else ""), rows, machine_info())
+    print_table("tidelake query" + (" (smoke)" if args.smoke else ""), rows)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -343,12 +342,8 @@ def main() -> None:
     if moto is not None:
         rows.append(("baseline: moto Kinesis PutRecords, 1 client, same process", f"{moto:,.0f} records/s",
                      f"tidelake 1 client: {rows[2][1]}"))
-    print_table(f"tidelake stream benchmark — durability={args.durability}", rows, machine_info())
+    print_table(f"tidelake stream benchmark — durability={args.durability}", rows)
 
-
-def machine_info() -> str:
-    return (f"{platform.node()}: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; load avg {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 Items are the rows of products.csv (the seed's products_info table, ~190 bytes each). Over HTTP,
 boto3's own cost per call is measured beside the server's: the same BatchWriteItem bodies are also
-sent pre-encoded by bare keep-alive HTTP clients. Figures are printed, not asserted.
+sent pre-encoded by bare keep-alive HTTP clients. Baseline: moto's DynamoDB server in this process,
+driven by the same boto3 calls. Figures are printed, not asserted.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import csv
 import http.client
 import multiprocessing
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ServerUnderTest, percentile, print_table  # noqa: E402
+from common import ServerUnderTest, free_port, percentile, print_table  # noqa: E402
 
 PRODUCTS = Path(__file__).resolve().parents[1] / "src" / "tidelake" / "generate" / "data" / "products.csv"
 BATCH = 25  # BatchWriteItem's limit
@@ -201,6 +201,25 @@ def load_products(url: str) -> float:
     return time.perf_counter() - started
 
 
+def moto_baseline(seconds: float) -> dict[str, float] | None:
+    """The same boto3 calls against moto's DynamoDB server, started in this process."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        return None
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        loaded = load_products(url)
+        return {"load": 5446 / loaded, "get_p50": boto3_gets(url, seconds)["p50"]}
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
@@ -245,12 +264,13 @@ def main() -> None:
                      f"{written / elapsed:,.0f} items/s",
                      f"server CPU {per_call * 1000:.2f} ms/call (caps the server at {BATCH / per_call:,.0f} items/s "
                      "per core)"))
-    print_table(f"tidelake tables benchmark — durability={args.durability}", rows, machine_info())
+    moto = moto_baseline(seconds)
+    if moto is not None:
+        rows.append(("baseline: moto DynamoDB server in this process, same boto3 calls",
+                     f"{moto['load']:,.0f} items/s", f"products.csv load (tidelake {5446 / loaded:,.0f}/s); GetItem p50 "
+                     f"{moto['get_p50'] * 1000:.2f} ms (tidelake {gets['p50'] * 1000:.2f} ms)"))
+    print_table(f"tidelake tables benchmark — durability={args.durability}", rows)
 
-
-def machine_info() -> str:
-    return (f"{platform.node()}: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; load avg {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
