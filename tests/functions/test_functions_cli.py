@@ -49,16 +49,24 @@ def test_functions_cli(server: ServerProcess, tmp_path: Path) -> None:
     tidelake(server, "update", "cli-merge", "--timeout", "5", "--env", "TARGET=archive")
     assert '"target":"archive"' in tidelake(server, "invoke", "cli-merge").stdout
 
-    logs = tidelake(server, "logs", "cli-merge", "--data-dir", str(server.data_dir)).stdout
+    logs = tidelake(server, "logs", "cli-merge").stdout
     assert "merging 5" in logs and "[ERROR] RuntimeError: merge failed" in logs and logs.count("START RequestId") == 3
+    last = tidelake(server, "logs", "cli-merge", "--limit", "2").stdout.splitlines()
+    assert last[0].startswith("END RequestId") and last[1].startswith("REPORT RequestId") and len(last) == 2
+    assert tidelake(server, "logs", "cli-merge", "--since", "3600").stdout == logs
+    never = tidelake(server, "logs", "cli-never-ran", check=False)
+    assert never.returncode == 1 and "log group /aws/lambda/cli-never-ran does not exist" in never.stderr
 
     follower = subprocess.Popen([sys.executable, "-m", "tidelake", "functions", "logs", "cli-merge", "--follow",
-                                 "--limit", "0", "--data-dir", str(server.data_dir)], stdout=subprocess.PIPE)
+                                 "--limit", "0", "--endpoint-url", server.url], stdout=subprocess.PIPE)
     try:
-        time.sleep(1.0)  # the follower has read what is there
+        time.sleep(1.5)  # the follower has marked what is there
         tidelake(server, "invoke", "cli-merge", "--payload", '{"hour": 23}')
         printed = _read_until(follower, "merging 23")
         assert printed.startswith("START RequestId") and "merging 23" in printed  # only the new invocation
+        tidelake(server, "invoke", "cli-merge", "--payload", '{"hour": 24}')
+        printed = _read_until(follower, "merging 24")
+        assert "merging 24" in printed and "merging 23" not in printed and printed.count("START RequestId") == 1
     finally:
         follower.terminate()
         follower.wait()

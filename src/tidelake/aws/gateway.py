@@ -15,6 +15,7 @@ from tidelake.aws.glue import GlueApi
 from tidelake.aws.kinesis import KinesisApi
 from tidelake.aws.lambda_ import LambdaApi
 from tidelake.aws.lambda_mappings import EventSourceMappingApi
+from tidelake.aws.logs import LogsApi
 from tidelake.aws.protocol.errors import SignatureError
 from tidelake.aws.protocol.json_service import JsonService
 from tidelake.aws.protocol.rest_json import RestJsonService
@@ -44,6 +45,7 @@ class Gateway:
             "lambda": RestJsonService("lambda", LambdaApi(platform.functions), EventSourceMappingApi(platform.mappings)),
             "events": JsonService("events", EventsApi(platform.schedules)),
             "dynamodb": JsonService("dynamodb", DynamoDbApi(platform.tables)),
+            "logs": JsonService("logs", LogsApi(platform.functions)),
         }
 
     @property

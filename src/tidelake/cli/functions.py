@@ -1,11 +1,12 @@
 """``tidelake functions``: register, invoke and watch functions through the Lambda API of a running
-tidelake; ``logs`` reads the function logs kept in the data dir."""
+tidelake; ``logs`` reads their logs through its CloudWatch Logs API."""
 from __future__ import annotations
 
 import base64
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
@@ -136,35 +137,83 @@ def delete(name: str, endpoint_url: str) -> None:
     click.echo(f"deleted {name}")
 
 
+INIT_SECONDS = 10  # Lambda's init phase limit: with the timeout, the longest an invocation's log waits
+MAX_TIMEOUT_SECONDS = 900
+POLL_SECONDS = 1.0
+
+
 @functions.command()
 @click.argument("name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
-@click.option("--since", type=float, default=None, metavar="SECONDS", help="Only lines of the last SECONDS.")
-@click.option("--limit", type=int, default=200, show_default=True, help="Lines printed at first.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="The server's data dir (default ./tidelake-data, or TIDELAKE_DATA_DIR).")
-def logs(name: str, follow: bool, since: float | None, limit: int, data_dir: Path | None) -> None:
-    """Print the log of function NAME: START/END/REPORT lines and what its handler printed."""
-    from tidelake.cli.up import load_settings
-    from tidelake.functions.logs import LogStore, log_path
-    settings = load_settings(data_dir, None)
-    path = log_path(settings.data_dir)
-    if not path.is_file():
-        raise click.ClickException(f"No function logs under {settings.data_dir.resolve()}: has a function run "
-                                   "there? (Pass the server's --data-dir.)")
-    store = LogStore(path, settings.function_log_max_bytes, read_only=True)
-    try:
-        last = store.last_invocation(name)  # what --follow has printed, or skipped by --since/--limit
-        events = store.events(name, time.time() - since if since is not None else None, limit)
-        while True:
-            for event in events:
-                click.echo(event.message)
-            last = max([last] + [e.invocation_id for e in events])
+@click.option("--since", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Only lines of the last SECONDS.")
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Lines printed at first: the latest ones.")
+@endpoint_option
+def logs(name: str, follow: bool, since: float | None, limit: int, endpoint_url: str) -> None:
+    """Print the log of function NAME: START/END/REPORT lines and what its handler printed (CloudWatch
+    Logs FilterLogEvents on the log group /aws/lambda/NAME)."""
+    client = aws_client("logs", endpoint_url)
+    group = f"/aws/lambda/{name}"
+    with aws_errors(endpoint_url):
+        try:
+            # tidelake's eventIds grow in the order lines were stored: past the newest one, a line is new.
+            last = max((int(e["eventId"]) for e in _latest(client, group, 1, None)), default=-1) if follow else -1
+            latest = _latest(client, group, limit, None if since is None else int((time.time() - since) * 1000))
+        except client.exceptions.ResourceNotFoundException:
             if not follow:
-                return
-            time.sleep(0.5)
-            events = store.events_after(name, last)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        store.close()
+                raise click.ClickException(f"No log for function {name}: log group {group} does not exist "
+                                           "until the function runs.") from None
+            if _timeout(endpoint_url, name) is None:
+                raise click.ClickException(f"No function {name}, and no log of one.") from None
+            last, latest = -1, []  # the first invocation creates the group
+        for event in reversed(latest):  # they come newest first
+            click.echo(event["message"])
+            last = max(last, int(event["eventId"]))
+        if not follow:
+            return
+        # An invocation's lines are stored when it ends, stamped from its start: polls look back that far.
+        lookback = ((_timeout(endpoint_url, name) or MAX_TIMEOUT_SECONDS) + INIT_SECONDS + 1) * 1000
+        try:
+            while True:
+                time.sleep(POLL_SECONDS)
+                for event in _since(client, group, int(time.time() * 1000) - lookback):
+                    if int(event["eventId"]) > last:
+                        click.echo(event["message"])
+                        last = int(event["eventId"])
+        except KeyboardInterrupt:
+            pass
+
+
+def _latest(client: Any, group: str, count: int, start_ms: int | None) -> list[dict[str, Any]]:
+    """The newest ``count`` events of the group (from ``start_ms`` on), newest first."""
+    events: list[dict[str, Any]] = []
+    args: dict[str, Any] = {"logGroupName": group, "startFromHead": False}
+    if start_ms is not None:
+        args["startTime"] = start_ms
+    while len(events) < count:
+        page = client.filter_log_events(**args, limit=min(count - len(events), 10_000))
+        events += page["events"]
+        if "nextToken" not in page:
+            break
+        args["nextToken"] = page["nextToken"]
+    return events
+
+
+def _since(client: Any, group: str, start_ms: int) -> Iterator[dict[str, Any]]:
+    """Every event of the group stamped from ``start_ms`` on, in the order stored; none while the group
+    does not exist yet."""
+    try:
+        for page in client.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=start_ms):
+            yield from page["events"]
+    except client.exceptions.ResourceNotFoundException:
+        return
+
+
+def _timeout(endpoint_url: str, name: str) -> int | None:
+    """The function's timeout in seconds; None if there is no such function (its log may remain)."""
+    client = aws_client("lambda", endpoint_url)
+    try:
+        return client.get_function_configuration(FunctionName=name)["Timeout"]
+    except client.exceptions.ResourceNotFoundException:
+        return None

@@ -18,6 +18,21 @@ class FunctionAlreadyExists(AlreadyExists):
         super().__init__(f"Function already exist: {function_name}")  # Lambda's words, grammar included
 
 
+class LogGroupNotFound(NotFound):
+    """The function has no log: it never ran (CloudWatch creates the group with the first line)."""
+
+    def __init__(self, log_group_name: str) -> None:
+        self.log_group_name = log_group_name
+        super().__init__("The specified log group does not exist.")  # CloudWatch's words
+
+
+class LogStreamNotFound(NotFound):
+    def __init__(self, function_name: str, log_stream: str) -> None:
+        self.function_name = function_name
+        self.log_stream = log_stream
+        super().__init__("The specified log stream does not exist.")
+
+
 class InvalidParameterValue(InvalidArgument):
     """A value the shape allows but the service refuses (a runtime tidelake cannot run, a reserved key)."""
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+LOG_GROUP_PREFIX = "/aws/lambda/"  # where Lambda writes a function's log
+
 
 class InvocationType(str, Enum):
     REQUEST_RESPONSE = "RequestResponse"
@@ -37,7 +39,7 @@ class FunctionConfig:
 
     @property
     def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        return LOG_GROUP_PREFIX + self.function_name
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,58 @@ class Invocation:
     duration_ms: float = 0.0
 
 
+LINE_BITS = 20  # an invocation's log has fewer than 2**20 lines (256 KB of output plus Lambda's lines)
+
+
 @dataclass(frozen=True)
 class LogEvent:
-    timestamp: float
+    timestamp: float  # epoch seconds: the invocation's start, its end for the END and REPORT lines
     message: str
     request_id: str
-    invocation_id: int  # the stored invocation the line belongs to: increases with time
+    invocation_id: int  # the stored invocation the line belongs to: increases as invocations end
+    line: int = 0  # the line's index in the invocation's log
+    log_stream: str = ""  # the worker that ran the invocation: ``YYYY/MM/DD/[$LATEST]<32 hex>``
+    ingestion_time: float = 0.0  # when the invocation's log was stored (its end)
+
+    @property
+    def position(self) -> int:
+        """Where the line sits in the order logs were stored: unique, stable, and what paging tokens hold."""
+        return self.invocation_id << LINE_BITS | self.line
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    """A function's log, as CloudWatch sees it: it exists from the function's first logged invocation
+    on and outlives the function."""
+
+    function_name: str
+    creation_time: float
+    stored_bytes: int
+
+    @property
+    def log_group_name(self) -> str:
+        return LOG_GROUP_PREFIX + self.function_name
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """The invocations one worker process ran."""
+
+    log_stream_name: str
+    first_event_timestamp: float
+    last_event_timestamp: float
+    last_ingestion_time: float
+
+    @property
+    def creation_time(self) -> float:
+        return self.first_event_timestamp
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One read of a function's log in one direction (see ``LogStore.read``)."""
+
+    events: list[LogEvent]  # in reading order: oldest first forward, newest first backward
+    cursor: int  # the position the read started from (exclusive)
+    next: int  # where the next read in the same direction continues (exclusive)
+    more: bool  # the read stopped early (limit, size or scan budget): more may follow

@@ -61,11 +61,13 @@ class Outcome:
     init_log: str = ""  # output of the init phase (the handler module's import) on a cold start
     max_memory_mb: int = 0
     message: str = ""  # for "bad_payload": why the event is not JSON
+    log_stream: str = ""  # the worker's log stream
 
 
 class Worker:
-    def __init__(self, config: FunctionConfig, env: dict[str, str]) -> None:
+    def __init__(self, config: FunctionConfig, log_stream: str, env: dict[str, str]) -> None:
         self.revision = config.revision_id
+        self.log_stream = log_stream  # one per worker, as one per Lambda execution environment
         self.spawned = self.last_used = time.monotonic()
         child_in, self._to_child = os.pipe()
         self._from_child, child_out = os.pipe()
@@ -227,11 +229,11 @@ class Runtime:
                 worker = self._spawn(config)
                 ready, init_log = self._start(worker, request_id)
                 if not ready.get("ready"):
-                    return _init_failure(ready, init_log, request_id)
+                    return dataclasses.replace(_init_failure(ready, init_log, request_id), log_stream=worker.log_stream)
                 init_ms = (time.monotonic() - worker.spawned) * 1000  # Python's start, then the import
             outcome = self._call(worker, config, request_id, payload)
             healthy = outcome.status not in ("timeout", "crashed")
-            return dataclasses.replace(outcome, init_ms=init_ms, init_log=init_log)
+            return dataclasses.replace(outcome, init_ms=init_ms, init_log=init_log, log_stream=worker.log_stream)
         finally:
             if not pool.release(worker, healthy) and worker is not None:
                 self._stop_all([worker])
@@ -258,7 +260,8 @@ class Runtime:
         return Outcome(answer["status"], body, output, answer["duration_ms"], max_memory_mb=answer["max_memory_mb"])
 
     def _spawn(self, config: FunctionConfig) -> Worker:
-        worker = Worker(config, self._environment(config, _log_stream_name(config)))
+        log_stream = _log_stream_name(config)
+        worker = Worker(config, log_stream, self._environment(config, log_stream))
         with self._lock:
             self._live.add(worker)
             closing = self._stop.is_set()

@@ -17,6 +17,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 import orjson
 
@@ -25,9 +26,12 @@ from tidelake.config import Settings
 from tidelake.functions.async_invocations import AsyncInvocations, Event
 from tidelake.functions.code import zip_directory
 from tidelake.functions.errors import (FunctionAlreadyExists, FunctionNotFound, InvalidParameterValue,
-                                       InvalidRequestContent, RequestTooLarge, RevisionMismatch)
-from tidelake.functions.logs import LogStore, end_line, log_path, report_line, start_line, timestamp_prefix
-from tidelake.functions.models import FunctionConfig, Invocation, InvocationType, LogEvent
+                                       InvalidRequestContent, LogGroupNotFound, LogStreamNotFound, RequestTooLarge,
+                                       RevisionMismatch)
+from tidelake.functions.logs import (LogStore, end_line, log_path, millis, report_line, start_line,
+                                     timestamp_prefix)
+from tidelake.functions.models import (LOG_GROUP_PREFIX, FunctionConfig, Invocation, InvocationType, LogEvent,
+                                       LogGroup, LogPage, LogStream)
 from tidelake.functions.registry import FunctionRegistry
 from tidelake.functions.runtime import Outcome, Runtime
 
@@ -219,7 +223,7 @@ class FunctionService:
                 "errorType": "Function.ResponseSizeTooLarge"})
         ended = self.clock.now()
         text = self._log_text(config, request_id, outcome, status, ended)
-        self._logs.append(config.function_name, request_id, started, ended, text)
+        self._logs.append(config.function_name, outcome.log_stream, request_id, started, ended, text)
         tail = base64.b64encode(text.encode()[-LOG_TAIL_BYTES:]).decode() if log_tail else ""
         return Invocation(request_id, 200, body, None if status == "ok" else "Unhandled", tail, config.version,
                           outcome.duration_ms)
@@ -246,10 +250,52 @@ class FunctionService:
                                  outcome.init_ms, report_status))
         return "".join(parts)
 
+    # -- logs ------------------------------------------------------------------------------------------
+
     def logs(self, name: str, *, since: float | None = None, limit: int = 1000) -> list[LogEvent]:
-        """Lines of a function's log (START/END/REPORT and its output): the last ``limit`` ones, or
-        the first ``limit`` from ``since`` (epoch seconds of the service's clock) on."""
-        return self._logs.events(self.function_name(name), since, limit)
+        """Lines of a function's log (START/END/REPORT and its output), oldest first: the last ``limit``
+        ones, or the first ``limit`` from ``since`` (epoch seconds of the service's clock) on."""
+        function, backward = self.function_name(name), since is None
+        events: list[LogEvent] = []
+        cursor = None
+        while len(events) < limit:
+            page = self._logs.read(function, cursor=cursor, backward=backward, limit=limit - len(events),
+                                   start_ms=None if since is None else millis(since))
+            events += page.events
+            if not page.more:
+                break
+            cursor = page.next
+        return events[::-1] if backward else events
+
+    def log_groups(self) -> list[LogGroup]:
+        """The functions that have logged (deleted ones too, until their logs are trimmed), by name."""
+        return self._logs.groups()
+
+    def log_group(self, function_name: str) -> LogGroup:
+        group = self._logs.group(function_name)
+        if group is None:
+            raise LogGroupNotFound(LOG_GROUP_PREFIX + function_name)
+        return group
+
+    def log_streams(self, function_name: str) -> list[LogStream]:
+        """The function's log streams (one per worker process) that still hold lines, by name."""
+        self.log_group(function_name)
+        return self._logs.streams(function_name)
+
+    def read_logs(self, function_name: str, *, log_stream: str | None = None, cursor: int | None = None,
+                  backward: bool = False, streams: Sequence[str] | None = None, stream_prefix: str | None = None,
+                  start_ms: int | None = None, end_ms: int | None = None, terms: Sequence[str] = (),
+                  limit: int = 10_000, max_bytes: int | None = None) -> LogPage:
+        """A page of a function's log lines: of ``log_stream`` (which must exist) or of the whole group,
+        selected and paged as ``LogStore.read`` describes."""
+        self.log_group(function_name)
+        if log_stream is not None:
+            if not self._logs.has_stream(function_name, log_stream):
+                raise LogStreamNotFound(function_name, log_stream)
+            streams = [log_stream]
+        return self._logs.read(function_name, cursor=cursor, backward=backward, streams=streams,
+                               stream_prefix=stream_prefix, start_ms=start_ms, end_ms=end_ms, terms=terms,
+                               limit=limit, max_bytes=max_bytes)
 
     def workers(self, name_or_arn: str) -> tuple[int, int]:
         """(busy, idle) worker processes of a function."""

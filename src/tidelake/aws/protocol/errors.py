@@ -144,6 +144,16 @@ _SERVICES: dict[str, list[tuple[type[BaseException], str, int]]] = {
         (e.InUse, "ConcurrentModificationException", 400),
         (e.InvalidArgument, "ValidationException", 400),
     ],
+    # CloudWatch Logs: errors.shapes in botocore's logs model. It answers shape violations as
+    # InvalidParameterException too ("1 validation error detected: ...").
+    "logs": [
+        (e.MalformedRequest, "SerializationException", 400),
+        (e.NotFound, "ResourceNotFoundException", 400),
+        (e.AlreadyExists, "ResourceAlreadyExistsException", 400),
+        (e.InvalidArgument, "InvalidParameterException", 400),
+        (e.LimitExceeded, "LimitExceededException", 400),
+        (e.Throttled, "ThrottlingException", 400),
+    ],
 }
 
 
@@ -174,7 +184,8 @@ _S3_SIGNATURE_CODES = {"UnrecognizedClientException": "InvalidAccessKeyId",
                        "InvalidSignatureException": "SignatureDoesNotMatch"}
 
 
-_INTERNAL = {"s3": "InternalError", "lambda": "ServiceException", "events": "InternalException"}
+_INTERNAL = {"s3": "InternalError", "lambda": "ServiceException", "events": "InternalException",
+             "logs": "ServiceUnavailableException"}
 
 
 def to_aws(service: str, error: BaseException) -> AwsError:

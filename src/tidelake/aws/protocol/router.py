@@ -15,6 +15,7 @@ TARGET_PREFIXES = {
     "AmazonAthena": "athena",
     "DynamoDB_20120810": "dynamodb",
     "AWSEvents": "events",
+    "Logs_20140328": "logs",
 }
 
 
