@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ServerUnderTest, percentile, print_table  # noqa: E402
@@ -129,28 +130,44 @@ def _client(url: str, validate: bool = True):
                         aws_secret_access_key="bench", config=config)
 
 
-def _producer(url: str, stream: str, seconds: float, queue: "multiprocessing.Queue", validate: bool) -> None:
+def _producer(url: str, stream: str, seconds: float, queue: "multiprocessing.Queue", validate: bool,
+              threads: int, start: Any) -> None:
+    """One client process; with threads > 1, its threads share one boto3 client (clients are
+    thread-safe), so one call's serialization overlaps another's wait for the server. Every process
+    imports boto3 and makes a first call before the common start, so the window measures puts only."""
     client = _client(url, validate)
     data, keys = payloads(BATCH)
     records = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys)]
-    latencies = []
-    sent = 0
+    client.put_records(StreamName=stream, Records=records)
+    latencies: list[float] = []
+    sent = [0] * threads
+    start.wait()
     stop = time.perf_counter() + seconds
-    while time.perf_counter() < stop:
-        t0 = time.perf_counter()
-        answer = client.put_records(StreamName=stream, Records=records)
-        latencies.append(time.perf_counter() - t0)
-        sent += BATCH - answer["FailedRecordCount"]
-    queue.put((sent, latencies))
+
+    def run(slot: int) -> None:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            answer = client.put_records(StreamName=stream, Records=records)
+            latencies.append(time.perf_counter() - t0)
+            sent[slot] += BATCH - answer["FailedRecordCount"]
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    queue.put((sum(sent), latencies))
 
 
-def api_put(url: str, stream: str, clients: int, seconds: float, validate: bool = True) -> dict[str, float]:
+def api_put(url: str, stream: str, clients: int, seconds: float, validate: bool = True,
+            threads: int = 1) -> dict[str, float]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_producer, args=(url, stream, seconds, queue, validate))
+    start = multiprocessing.Barrier(clients + 1)
+    procs = [multiprocessing.Process(target=_producer, args=(url, stream, seconds, queue, validate, threads, start))
              for _ in range(clients)]
-    started = time.perf_counter()
     for p in procs:
         p.start()
+    start.wait()
+    started = time.perf_counter()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
@@ -318,9 +335,10 @@ def main() -> None:
         client.create_stream(StreamName="bench", ShardCount=4)
         while client.describe_stream_summary(StreamName="bench")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
             time.sleep(0.01)
-        for clients, validate in ((1, True), (2, True), (2, False)):
-            put = api_put(url, "bench", clients, seconds, validate)
-            client_side = "" if validate else ", client parameter_validation=False"
+        for clients, validate, threads in ((1, True, 1), (2, True, 1), (2, False, 1), (2, False, 2)):
+            put = api_put(url, "bench", clients, seconds, validate, threads)
+            client_side = ("" if validate else ", client parameter_validation=False") + (
+                f", {threads} threads each" if threads > 1 else "")
             rows.append((f"PutRecords 500 x {RECORD} B via boto3, {clients} client process(es){client_side}",
                          f"{put['rate']:,.0f} records/s",
                          f"call p50 {put['p50'] * 1000:.1f} ms, p99 {put['p99'] * 1000:.1f} ms"
