@@ -77,12 +77,83 @@ def test_cron_at_05_runs_the_builtin_compaction_function(platform):
     assert [tuple(map(int, r)) for r in rows] == [(13, 12, 18), (14, 12, 18)]
 
 
-def wait_for_log(platform: Platform, line: str, timeout: float = 60) -> str:
-    """The compaction function's log once it holds ``line`` (the runtime writes START, output, REPORT)."""
+def wait_for_log(platform: Platform, line: str, timeout: float = 60, function: str = COMPACTION_FUNCTION) -> str:
+    """A function's log once it holds ``line`` (the runtime writes START, output, REPORT)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = "".join(e.message for e in platform.functions.logs(COMPACTION_FUNCTION))
+        text = "".join(e.message for e in platform.functions.logs(function))
         if line in text:
             return text
         time.sleep(0.1)
-    raise AssertionError(f"the compaction function did not finish: {text}")
+    raise AssertionError(f"{function} did not finish: {text}")
+
+
+# The seed's hourly merge function, in its shape: handed the Scheduled Event, it only calls Athena
+# (StartQueryExecution) through boto3, which reaches tidelake through AWS_ENDPOINT_URL: drop the
+# previous run's temporary table, register the new hour's partitions, then a CTAS writes the hour
+# before the event as Parquet at the target table's location. (The seed sleeps between statements;
+# this one waits for each with GetQueryExecution.)
+SEED_MERGE = """
+import datetime, os, time
+import boto3
+
+athena = boto3.client("athena")
+
+
+def run(query, database=None):
+    context = {"Database": database} if database else {}
+    qid = athena.start_query_execution(
+        QueryString=query, QueryExecutionContext=context, WorkGroup=os.environ["ATHENA_WORK_GROUP"],
+        ResultConfiguration={"OutputLocation": os.environ["STAGING_OUTPUT_PREFIX"]})["QueryExecutionId"]
+    while True:
+        status = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+        if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            print(status["State"], query.split("\\n")[0])
+            return status["State"]
+        time.sleep(0.05)
+
+
+def lambda_handler(event, context):
+    hour = datetime.datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ") - datetime.timedelta(hours=1)
+    db, old, new = os.environ["DATABASE"], os.environ["OLD_TABLE_NAME"], os.environ["NEW_TABLE_NAME"]
+    tag = f"{hour:%Y%m%d%H}"
+    where = f"year={hour.year} AND month={hour.month} AND day={hour.day} AND hour={hour.hour}"
+    run(f"DROP TABLE IF EXISTS {db}.tmp_{new}_{tag}")
+    run(f"ALTER TABLE {db}.{old} ADD IF NOT EXISTS PARTITION (year={hour.year}, month={hour.month}, "
+        f"day={hour.day}, hour={hour.hour}) LOCATION '{os.environ['OLD_TABLE_LOCATION_PREFIX']}/"
+        f"year={hour.year}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/'")
+    location = f"{os.environ['OUTPUT_PREFIX']}/year={hour.year}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/"
+    return run(f"CREATE TABLE {db}.tmp_{new}_{tag} WITH (external_location='{location}', format='PARQUET', "
+               f"parquet_compression='SNAPPY') AS SELECT * FROM {db}.{old} WHERE {where} WITH DATA", db)
+"""
+
+
+def test_the_seeds_merge_function_runs_as_written_on_its_schedule(platform, tmp_path):
+    platform.objects.create_bucket("my-bucket")
+    for hour in (13, 14):
+        rows = [{"Invoice": f"{hour}-{i}", "Quantity": i, "Price": 2.5, "Country": "France"} for i in range(5)]
+        platform.objects.put_object("my-bucket", f"json-data/year=2026/month=11/day=23/hour={hour}/part-0.json",
+                                    b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    engine = platform.queries.engine
+    engine.execute("CREATE DATABASE mydatabase")
+    engine.execute(DDL)  # no partitions yet: the function adds the hour it merges
+    (tmp_path / "merge").mkdir()
+    (tmp_path / "merge" / "merge.py").write_text(SEED_MERGE)
+    arn = platform.functions.create_function("merge-small-files", "merge.lambda_handler", code_dir=tmp_path / "merge",
+                                             timeout=60, environment={
+        "DATABASE": "mydatabase", "OLD_TABLE_NAME": "retail_json", "NEW_TABLE_NAME": "retail_parquet",
+        "ATHENA_WORK_GROUP": "primary", "OLD_TABLE_LOCATION_PREFIX": "s3://my-bucket/json-data",
+        "OUTPUT_PREFIX": "s3://my-bucket/parquet-data", "STAGING_OUTPUT_PREFIX": "s3://my-bucket/athena-staging"}
+    ).function_arn
+    platform.schedules.put_rule("merge-small-files", schedule_expression="cron(5 * * * ? *)")
+    platform.schedules.put_targets("merge-small-files", [Target("merge", arn)])
+
+    platform.clock.advance(60)  # 15:05
+    [fire] = platform.schedules.tick()
+    assert fire.delivered == ["merge"]
+    log = wait_for_log(platform, "REPORT RequestId", function="merge-small-files")
+    assert log.count("SUCCEEDED") == 3, log
+    [key] = keys(platform, "parquet-data/")
+    assert key.startswith("parquet-data/year=2026/month=11/day=23/hour=14/")
+    rows = engine.execute("SELECT count(*), sum(quantity) FROM mydatabase.tmp_retail_parquet_2026112314").rows
+    assert [tuple(map(int, r)) for r in rows] == [(5, 10)]
