@@ -112,6 +112,26 @@ def test_create_table_checks_the_key_schema_as_dynamodb_does(dynamodb, schema, d
 
 # -- the seed flow --------------------------------------------------------------------------------
 
+@pytest.mark.slow
+def test_products_load_one_put_item_per_row(resource):
+    """The seed's loader: one PutItem per product (5,446 calls), then every product found by key."""
+    with open(PRODUCTS, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    table = resource.create_table(TableName="products_info_put", BillingMode="PAY_PER_REQUEST",
+                                  KeySchema=[{"AttributeName": "product_cd", "KeyType": "HASH"}],
+                                  AttributeDefinitions=[{"AttributeName": "product_cd", "AttributeType": "S"}])
+    for row in rows:
+        table.put_item(Item=row)
+    table.reload()
+    assert table.item_count == 5446
+    client = table.meta.client
+    for start in range(0, len(rows), 100):
+        keys = [{"product_cd": r["product_cd"]} for r in rows[start:start + 100]]
+        found = client.batch_get_item(RequestItems={"products_info_put": {"Keys": keys}})["Responses"]
+        assert sorted(found["products_info_put"], key=lambda i: i["product_cd"]) == sorted(
+            rows[start:start + 100], key=lambda r: r["product_cd"])
+
+
 def test_products_load_with_batch_writer_and_answer_queries(resource):
     """products.csv into products_info, as the workshop loads it (every column a string), then
     read back by key with query, get_item and a filtered scan."""
