@@ -1,6 +1,8 @@
 """What every benchmark shares: a server under test, percentiles, and the figures table."""
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import socket
 import subprocess
@@ -8,7 +10,35 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    """The options every benchmark of a durable store takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
+    parser.add_argument("--durability", default="fsync", choices=["fsync", "flush"])
+    return parser.parse_args()
+
+
+@contextmanager
+def moto_server() -> Iterator[str | None]:
+    """moto's server in this process, for the baselines: its URL, or None if moto is not installed."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

@@ -11,7 +11,6 @@ idle mappings cost; baseline: a fresh Python process per event. Then the tables 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tables  # noqa: E402
-from common import percentile, print_table  # noqa: E402
+from common import arguments, percentile, print_table  # noqa: E402
 
 RECORD = 100
 SHARDS = 4
@@ -194,10 +193,7 @@ def idle_cost(mappings: int, seconds: float, durability: str) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
-    parser.add_argument("--durability", default="fsync", choices=["fsync", "flush"])
-    args = parser.parse_args()
+    args = arguments(__doc__)
     seconds = 0.5 if args.smoke else 3.0
     records = 40_000 if args.smoke else 400_000
     rows: list[tuple[str, str, str]] = []

@@ -9,7 +9,6 @@ Figures are printed, not asserted.
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sqlite3
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ServerUnderTest, percentile, print_table  # noqa: E402
+from common import ServerUnderTest, arguments, moto_server, percentile, print_table  # noqa: E402
 
 RECORD = 200
 BATCH = 500
@@ -289,18 +288,9 @@ def latency(url: str, seconds: float, poll: float = 0.05) -> dict[str, float]:
 # -- baseline: moto's Kinesis in this process ---------------------------------------------------
 
 def moto_put(seconds: float) -> float | None:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        return None
-    from common import free_port
-    port = free_port()
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with moto_server() as url:
+        if url is None:
+            return None
         client = _client(url)
         client.create_stream(StreamName="bench", ShardCount=4)
         data, keys = payloads(BATCH)
@@ -310,15 +300,10 @@ def moto_put(seconds: float) -> float | None:
         while time.perf_counter() - started < seconds:
             sent += BATCH - client.put_records(StreamName="bench", Records=records)["FailedRecordCount"]
         return sent / (time.perf_counter() - started)
-    finally:
-        server.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
-    parser.add_argument("--durability", default="fsync", choices=["fsync", "flush"])
-    args = parser.parse_args()
+    args = arguments(__doc__)
     seconds = 1.0 if args.smoke else 5.0
     rows: list[tuple[str, str, str]] = []
 

@@ -10,7 +10,6 @@ driven by the same boto3 calls. Figures are printed, not asserted.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import http.client
 import multiprocessing
@@ -24,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ServerUnderTest, free_port, percentile, print_table  # noqa: E402
+from common import ServerUnderTest, arguments, moto_server, percentile, print_table  # noqa: E402
 
 PRODUCTS = Path(__file__).resolve().parents[1] / "src" / "tidelake" / "generate" / "data" / "products.csv"
 BATCH = 25  # BatchWriteItem's limit
@@ -203,28 +202,15 @@ def load_products(url: str) -> float:
 
 def moto_baseline(seconds: float) -> dict[str, float] | None:
     """The same boto3 calls against moto's DynamoDB server, started in this process."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        return None
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with moto_server() as url:
+        if url is None:
+            return None
         loaded = load_products(url)
         return {"load": 5446 / loaded, "get_p50": boto3_gets(url, seconds)["p50"]}
-    finally:
-        server.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few seconds in all, for CI")
-    parser.add_argument("--durability", default="fsync", choices=["fsync", "flush"])
-    args = parser.parse_args()
+    args = arguments(__doc__)
     seconds = 0.5 if args.smoke else 3.0
     rows: list[tuple[str, str, str]] = []
 
