@@ -7,7 +7,7 @@ import pytest
 CORE = ["tidelake.stream.store", "tidelake.stream.consumer", "tidelake.platform", "tidelake.config",
         "tidelake.generate.retail", "tidelake.query.executions", "tidelake.functions.service",
         "tidelake.functions.mappings", "tidelake.functions.schedules", "tidelake.tables.store",
-        "tidelake.schedule_expressions", "tidelake.group_commit"]
+        "tidelake.schedule_expressions", "tidelake.group_commit", "tidelake.sqlite"]
 EDGES = ["tidelake.aws", "tidelake.server", "tidelake.cli", "starlette", "uvicorn"]
 
 

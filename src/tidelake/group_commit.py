@@ -17,6 +17,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
+from tidelake import sqlite
+
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
 
@@ -24,8 +26,8 @@ Job = Callable[[sqlite3.Connection], Any]
 class GroupCommitWriter:
     def __init__(self, path: Path, *, fsync: bool, schema: str, name: str, pragmas: Sequence[str] = ()) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._pragmas = [f"synchronous={'FULL' if fsync else 'NORMAL'}", *pragmas]
+        self._synchronous = "FULL" if fsync else "NORMAL"
+        self._pragmas = list(pragmas)
         self.connection = self.connect()  # the writer's; also fine for reads at start-up
         self.connection.executescript(schema)
         self._pending: list[tuple[Job, Future[Any]]] = []
@@ -36,8 +38,7 @@ class GroupCommitWriter:
         self._thread.start()
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite.connect(self.path, synchronous=self._synchronous)
         for pragma in self._pragmas:
             conn.execute(f"PRAGMA {pragma}")
         return conn

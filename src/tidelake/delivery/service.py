@@ -8,13 +8,13 @@ both kinds share the exactly-once path of ``worker.py``. Configuration and flush
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.clock import Clock
 from tidelake.config import Settings
 from tidelake.delivery import prefix
@@ -45,9 +45,7 @@ class DeliveryService:
         self.transform = transform
         root = Path(settings.data_dir) / "delivery"
         root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "delivery.db", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = sqlite.connect(root / "delivery.db")
         self._db.executescript("CREATE TABLE IF NOT EXISTS delivery_streams (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS intents (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS schemas (name TEXT PRIMARY KEY, doc BLOB);")

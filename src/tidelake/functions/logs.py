@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from tidelake import sqlite
 from tidelake.functions.models import LINE_BITS, LogEvent, LogGroup, LogPage, LogStream
 
 SCAN_BUDGET_BYTES = 8 * 1024 * 1024  # log text split per read: bounds one request's time; the caller continues
@@ -67,9 +68,7 @@ class LogStore:
         self._read_lock = threading.Lock()  # the reader connection: reads never hold up invocations
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")  # logs need not survive a power cut; invocations stay fast
+        self._db = sqlite.connect(path, synchronous="OFF")  # logs need not survive a power cut; invocations stay fast
         # A group lives from its function's first logged invocation on, even once trimming has emptied it.
         self._db.execute("CREATE TABLE IF NOT EXISTS groups (function TEXT PRIMARY KEY, created REAL NOT NULL)")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(invocations)")}

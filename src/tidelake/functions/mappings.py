@@ -11,7 +11,6 @@ States follow Lambda's: a mapping answers Creating / Updating / Enabling / Disab
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import uuid as uuids
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.clock import Clock
 from tidelake.config import Settings
 from tidelake.errors import AlreadyExists, InUse, InvalidArgument, NotFound
@@ -145,9 +145,7 @@ class EventSourceMappings:
         self.objects = objects
         root = Path(settings.data_dir) / "functions"
         root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "mappings.db", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = sqlite.connect(root / "mappings.db")
         self._db.execute("CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, doc BLOB NOT NULL)")
         self._lock = threading.RLock()
         self._mappings: dict[str, EventSourceMapping] = {

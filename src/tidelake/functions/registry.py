@@ -5,12 +5,12 @@ Every configuration is also held in memory: an invocation looks its function up 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 from pathlib import Path
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.functions.code import CodeStore, hex_digest
 from tidelake.functions.errors import FunctionAlreadyExists
 from tidelake.functions.models import FunctionConfig
@@ -20,8 +20,7 @@ class FunctionRegistry:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.code = CodeStore(root / "code")
-        self._db = sqlite3.connect(root / "functions.db", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite.connect(root / "functions.db")
         self._db.execute("CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, config BLOB NOT NULL)")
         self._lock = threading.Lock()
         self._configs = {name: self._load(blob) for name, blob in self._db.execute("SELECT name, config FROM functions")}

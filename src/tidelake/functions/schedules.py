@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.clock import Clock
 from tidelake.config import Settings
 from tidelake.errors import ValidationFailed
@@ -63,9 +63,7 @@ class Schedules:
         self.dispatch = TargetDispatch(functions, streams, delivery)
         path: Path = settings.data_dir / "functions" / "schedules.db"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if settings.durability == 'fsync' else 'NORMAL'}")
+        self._conn = sqlite.connect(path, synchronous="FULL" if settings.durability == "fsync" else "NORMAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()  # rules, targets and the connection
         self._tick_lock = threading.Lock()  # one tick at a time: a slot is fired by one of them

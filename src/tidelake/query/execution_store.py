@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.query.execution_models import (
     PRIMARY,
     ColumnInfo,
@@ -45,9 +46,7 @@ def _dump(obj: Any) -> bytes:
 class ExecutionStore:
     def __init__(self, directory: Path, clock_now: float) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(directory / "queries.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = sqlite.connect(directory / "queries.sqlite", synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         if self._fetch_work_group(PRIMARY) is None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import sqlite3
 import statistics
 import threading
 import uuid
@@ -25,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.clock import Clock
 from tidelake.lake.catalog.crawl import Cancelled, CrawlRun, CrawlSpec
 from tidelake.lake.catalog.errors import (CrawlerAlreadyExists, CrawlerNotFound, CrawlerNotRunning, CrawlerRunning,
@@ -131,8 +131,7 @@ class CrawlerService:
         self.catalog, self.objects, self.clock = catalog, objects, clock
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = sqlite.connect(path)
         self._conn.executescript(_SCHEMA)
         self._active: dict[str, _Active] = {}
         self._due: dict[str, float] = {}

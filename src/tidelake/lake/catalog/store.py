@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 import orjson
 
+from tidelake import sqlite
 from tidelake.clock import Clock
 from tidelake.lake.catalog.errors import (DatabaseAlreadyExists, DatabaseNotFound, InvalidNamePattern,
                                           PartitionAlreadyExists, PartitionNotFound, PartitionValuesMismatch,
@@ -49,9 +50,7 @@ class Catalog:
         self.account_id = account_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn = sqlite.connect(self.path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
