@@ -4,17 +4,20 @@ Test modules import these from here, never from a conftest (pytest loads every c
 one module name ``conftest``, so which one an import finds depends on the collection order)."""
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import boto3
 import pytest
@@ -124,3 +127,12 @@ def wait_status(kinesis: Any, name: str, status: str, timeout: float = 10) -> No
     while kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"] != status:
         assert time.monotonic() < deadline, f"stream {name} never became {status}"
         time.sleep(0.02)
+
+
+def zipped(files: str | Mapping[str, str]) -> bytes:
+    """A function's deployment package: the source of ``handler.py``, or file name -> source."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, source in ({"handler.py": files} if isinstance(files, str) else files).items():
+            archive.writestr(name, textwrap.dedent(source))
+    return buffer.getvalue()

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import boto3

@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
 from support import ServerProcess, aws_error
 

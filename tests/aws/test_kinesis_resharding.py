@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
-from botocore.exceptions import ClientError
 
 from support import aws_error, wait_status
 

@@ -10,7 +10,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import itertools
 import json
-import textwrap
 import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from support import ServerProcess, aws, aws_error, ok
+from support import ServerProcess, aws, aws_error, ok, zipped
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HANDLER = """
@@ -37,13 +34,6 @@ def lambda_handler(event, context):
     return {"echo": event, "stage": os.environ.get("STAGE"), "name": context.function_name}
 """
 _names = itertools.count()
-
-
-def zipped(source: str = HANDLER, name: str = "handler.py") -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(name, textwrap.dedent(source))
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -68,7 +58,7 @@ def invoke(lam: Any, name: str, event: Any, **kwargs: Any) -> tuple[dict, Any]:
 
 
 def test_create_get_list_update_delete(lam: Any) -> None:
-    archive = zipped()
+    archive = zipped(HANDLER)
     created = lam.create_function(FunctionName="crud-fn", Runtime="python3.11", Role=ROLE,
                                   Handler="handler.lambda_handler", Code={"ZipFile": archive}, Description="d",
                                   Timeout=30, MemorySize=512, Environment={"Variables": {"STAGE": "prod"}},
@@ -145,7 +135,7 @@ def test_list_functions_pages(lam: Any, function_factory: Callable[..., str]) ->
 def test_create_refuses_bad_input(server: ServerProcess, change: dict, code: str, message: str) -> None:
     lam = server.client("lambda", parameter_validation=False)  # let the server judge what botocore would refuse
     args = {"FunctionName": "refused-fn", "Runtime": "python3.12", "Role": ROLE, "Handler": "handler.lambda_handler",
-            "Code": {"ZipFile": zipped()}, **change}
+            "Code": {"ZipFile": zipped(HANDLER)}, **change}
     with aws_error(code, message):
         lam.create_function(**args)
 
@@ -154,11 +144,11 @@ def test_duplicate_and_missing(lam: Any, function_factory: Callable[..., str]) -
     name = function_factory()
     with aws_error("ResourceConflictException", f"Function already exist: {name}") as info:
         lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="handler.lambda_handler",
-                            Code={"ZipFile": zipped()})
+                            Code={"ZipFile": zipped(HANDLER)})
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     for call in (lambda: lam.invoke(FunctionName="no-such-fn", Payload=b"{}"),
                  lambda: lam.delete_function(FunctionName="no-such-fn"),
-                 lambda: lam.update_function_code(FunctionName="no-such-fn", ZipFile=zipped()),
+                 lambda: lam.update_function_code(FunctionName="no-such-fn", ZipFile=zipped(HANDLER)),
                  lambda: lam.get_function(FunctionName=name, Qualifier="3")):
         with aws_error("ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:"):
             call()

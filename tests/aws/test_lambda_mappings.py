@@ -7,19 +7,16 @@ each lists; with-kinesis.html for the pipeline a mapping runs.
 """
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import textwrap
 import time
-import zipfile
 from collections import Counter
 from datetime import datetime
 from typing import Any, Callable
 
 import pytest
 
-from support import ServerProcess, aws, aws_error, error_code, ok
+from support import ServerProcess, aws, aws_error, error_code, ok, zipped
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 NOOP = """
@@ -41,13 +38,6 @@ def lambda_handler(event, context):
                           ExpressionAttributeValues={":n": count})
 """
 _names = itertools.count()
-
-
-def zipped(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", textwrap.dedent(source))
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ each page lists, and the filter pattern syntax (FilterAndPatternSyntax: terms an
 case-sensitive)."""
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
 import time
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from support import ServerProcess, aws, aws_error, error_code, ok
+from support import ServerProcess, aws, aws_error, error_code, ok, zipped
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HANDLER = """
@@ -45,11 +43,8 @@ class Logged:
 
 
 def create(lam: Any, name: str) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", HANDLER)
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="handler.h",
-                        Code={"ZipFile": buffer.getvalue()})
+                        Code={"ZipFile": zipped(HANDLER)})
 
 
 def invoke(lam: Any, name: str, n: int, sleep: float = 0.0) -> tuple[str, str]:

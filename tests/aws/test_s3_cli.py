@@ -8,8 +8,6 @@ import hashlib
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -4,14 +4,13 @@ record has reached the function; duplicates are allowed (the batches in flight a
 and counted, and they are bounded by what was in flight: one chunk per shard at each kill."""
 from __future__ import annotations
 
-import io
-import textwrap
 import time
-import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from support import zipped
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -27,13 +26,6 @@ def lambda_handler(event, context):
 """
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", textwrap.dedent(HANDLER))
-    return buffer.getvalue()
-
-
 def _seen(out: Path) -> list[str]:
     return out.read_text().split() if out.exists() else []
 
@@ -45,7 +37,7 @@ def test_no_record_is_skipped_across_kill_9(server_factory, tmp_path: Path) -> N
     kinesis.create_stream(StreamName="kill-src", ShardCount=SHARDS)
     arn = kinesis.describe_stream_summary(StreamName="kill-src")["StreamDescriptionSummary"]["StreamARN"]
     lam.create_function(FunctionName="kill-fn", Runtime="python3.12", Role="arn:aws:iam::000000000000:role/r",
-                        Handler="handler.lambda_handler", Code={"ZipFile": _zip()},
+                        Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)},
                         Environment={"Variables": {"OUT": str(out)}})
     expected = [f"record-{i:05d}" for i in range(RECORDS)]
     for start in range(0, RECORDS, 500):  # acknowledged: durable before the first kill

@@ -1,19 +1,17 @@
 """Worker processes: isolation (crash, segfault, hang), warm reuse, parallelism, the Lambda environment."""
 from __future__ import annotations
 
-import io
 import os
 import sys
-import textwrap
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import orjson
 import pytest
 
+from support import zipped
 from tidelake.clock import ManualClock
 from tidelake.config import Settings
 from tidelake.functions.service import FunctionService
@@ -35,13 +33,6 @@ def lambda_handler(event, context):
                         "memory_limit_in_mb", "aws_request_id", "log_group_name", "log_stream_name")},
             "remaining": context.get_remaining_time_in_millis()}
 """
-
-
-def zipped(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", textwrap.dedent(source))
-    return buffer.getvalue()
 
 
 @pytest.fixture

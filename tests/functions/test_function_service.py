@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
-import textwrap
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import orjson
 import pytest
 
+from support import zipped
 from tidelake.clock import ManualClock
 from tidelake.config import Settings
 from tidelake.errors import InvalidArgument, NotFound
@@ -25,14 +23,6 @@ def lambda_handler(event, context):
     print("got", event)
     return {"event": event, "request_id": context.aws_request_id}
 """
-
-
-def zipped(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, source in files.items():
-            archive.writestr(name, textwrap.dedent(source))
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -106,11 +96,8 @@ def test_invalid_configuration(service: FunctionService, kwargs: dict, message: 
 def test_invalid_archives(service: FunctionService) -> None:
     with pytest.raises(InvalidZipFile, match="Could not unzip uploaded file"):
         service.create_function("bad", "handler.lambda_handler", zip_file=b"not a zip")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("../escape.py", "x = 1")
     with pytest.raises(InvalidZipFile, match="unsafe path"):
-        service.create_function("bad", "handler.lambda_handler", zip_file=buffer.getvalue())
+        service.create_function("bad", "handler.lambda_handler", zip_file=zipped({"../escape.py": "x = 1"}))
 
 
 def test_update_configuration_and_revision(service: FunctionService, clock: ManualClock) -> None:

@@ -115,7 +115,7 @@ def test_group_commit_under_free_running_load(log: StreamLog) -> None:
 
 def test_a_failing_job_fails_alone(log: StreamLog) -> None:
     gate = threading.Event()
-    blocker = log.submit(lambda conn: gate.wait(10))
+    log.submit(lambda conn: gate.wait(10))  # holds the writer, so the next jobs form one group
     before = append(log, 0, 2)
 
     def half_done_then_fail(conn: sqlite3.Connection) -> None:
