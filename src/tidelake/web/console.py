@@ -26,9 +26,19 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _utc(seconds: float | None) -> str:
+    if seconds is None or seconds == float("inf"):
+        return "-"
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _text(value: object) -> str:
+    return str(getattr(value, "value", value))
+
+
 def overview(platform: Platform, endpoint_url: str) -> str:
     streams = [[s.stream_name, platform.streams.status(s).value, s.stream_mode.value, len(s.open_shards),
-                f"{s.retention_period_hours} h", datetime.fromtimestamp(s.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M")]
+                f"{s.retention_period_hours} h", _utc(s.created_at)]
                for s in platform.streams.list_streams()]
     deliveries = []
     for d in platform.delivery.list_delivery_streams():
@@ -37,6 +47,19 @@ def overview(platform: Platform, endpoint_url: str) -> str:
                            f"{m.delivered_records:,}", f"{m.delivered_objects:,}", f"{m.backlog_records:,}",
                            f"{m.oldest_undelivered_age_seconds:.1f} s", sum(m.failed_records.values())])
     buckets = [[b.name] for b in platform.objects.list_buckets()]
+    functions = [[f.function_name, f.runtime, f.handler, f"{f.timeout} s", "{} busy, {} idle".format(
+        *platform.functions.workers(f.function_name)), _utc(f.last_modified)] for f in platform.functions.list_functions()]
+    mappings = [[m.uuid, platform.streams.stream_name_from_arn(m.event_source_arn),
+                 m.function_arn.rsplit(":", 1)[-1], _text(m.state), m.batch_size, m.last_processing_result]
+                for m in platform.mappings.list_event_source_mappings()[0]]
+    rules = [[r.name, r.schedule_expression or "(event pattern)", r.state,
+              ", ".join(t.arn.rsplit(":", 1)[-1] for t in platform.schedules.list_targets_by_rule(r.name)) or "-",
+              _utc(platform.schedules.next_slot(r.name))] for r in platform.schedules.list_rules()]
+    tables = []
+    for name in platform.tables.list_tables():
+        t = platform.tables.describe_table(name)
+        keys = t.hash_key.name + (f", {t.range_key.name}" if t.range_key else "")
+        tables.append([name, keys, f"{t.item_count:,}", f"{t.table_size_bytes:,} B"])
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>tidelake</title><style>{_STYLE}</style></head><body>
 <h1>tidelake</h1><p class="muted">version {escape(__version__)} &middot; endpoint <code>{escape(endpoint_url)}</code>
@@ -46,4 +69,10 @@ def overview(platform: Platform, endpoint_url: str) -> str:
 <h2>Delivery streams</h2>{_table(["delivery stream", "source", "destination", "delivered records", "objects", "backlog",
                                   "freshness", "failed records"], deliveries, "No delivery streams yet.")}
 <h2>Lake buckets</h2>{_table(["bucket"], buckets, "No buckets yet.")}
+<h2>Functions</h2>{_table(["function", "runtime", "handler", "timeout", "workers", "modified (UTC)"], functions,
+                          "No functions yet: tidelake functions create NAME --handler module.function --code DIR")}
+<h2>Event source mappings</h2>{_table(["uuid", "stream", "function", "state", "batch size", "last result"], mappings,
+                                      "No event source mappings yet.")}
+<h2>Schedules</h2>{_table(["rule", "schedule", "state", "targets", "next (UTC)"], rules, "No rules yet.")}
+<h2>Key-value tables</h2>{_table(["table", "key", "items", "size"], tables, "No tables yet.")}
 </body></html>"""
