@@ -67,6 +67,7 @@ def stage_stream(demo: Demo) -> StageResult:
     latencies: list[float] = []
     batch = 500 if demo.rate is None else max(1, min(500, int(demo.rate / 10)))
     source = transactions()
+    demo.facts["put_from"] = time.time()  # where this run's records begin in the stream (reruns share it)
     started = time.perf_counter()
     columns = (TextColumn("[bold]stream[/] put"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:>9,.0f} records/s"), TimeElapsedColumn())
@@ -202,23 +203,22 @@ def stage_functions(demo: Demo) -> StageResult:
         return StageResult("functions", False, "skipped: the stream stage did not run")
     started = time.perf_counter()
     dynamodb, lambda_ = demo.client("dynamodb"), demo.client("lambda")
+    _remove_function(lambda_)  # a rerun starts afresh: the old mapping stops adding before the totals reset
     products = _load_products(demo, dynamodb)
     loaded = int(dynamodb.describe_table(TableName=PRODUCTS_TABLE)["Table"]["ItemCount"])
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.write(Path(handlers.__file__).parent / "sales_by_category.py", "sales_by_category.py")
-    if SPEED_FUNCTION in [f["FunctionName"] for f in lambda_.list_functions()["Functions"]]:
-        lambda_.delete_function(FunctionName=SPEED_FUNCTION)  # a rerun starts the totals afresh
     lambda_.create_function(FunctionName=SPEED_FUNCTION, Runtime="python3.12", Role=ROLE, Timeout=60,
                             Handler="sales_by_category.lambda_handler", Code={"ZipFile": code.getvalue()},
                             Environment={"Variables": {"PRODUCTS_TABLE": PRODUCTS_TABLE, "TOTALS_TABLE": TOTALS_TABLE}})
     stream_arn = demo.client("kinesis").describe_stream_summary(
         StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
-    mapping = lambda_.create_event_source_mapping(
-        EventSourceArn=stream_arn, FunctionName=SPEED_FUNCTION, StartingPosition="TRIM_HORIZON", BatchSize=500,
-        MaximumBatchingWindowInSeconds=0, BisectBatchOnFunctionError=True, MaximumRetryAttempts=3)["UUID"]
-    totals = _wait_for_totals(demo, dynamodb, len(sent))
-    lambda_.delete_event_source_mapping(UUID=mapping)  # the stream keeps its records; a rerun maps afresh
+    lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=SPEED_FUNCTION, BatchSize=500,
+        StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=demo.facts["put_from"],
+        MaximumBatchingWindowInSeconds=0, BisectBatchOnFunctionError=True, MaximumRetryAttempts=3)
+    totals = _wait_for_totals(demo, dynamodb, len(sent))  # the mapping stays: later puts keep adding up
     category = {p["product_cd"]: p["maincategory_name"] for p in products}
     expected: dict[str, list[Any]] = {}
     for data in sent:
@@ -236,6 +236,19 @@ def stage_functions(demo: Demo) -> StageResult:
         f"{len(sent):,} sales into {len(totals)} categories of {TOTALS_TABLE}, "
         + ("matching the sales put" if ok else "NOT matching the sales put")
         + f"; top {top[0]} ({float(top[1][2]):,.2f}); {time.perf_counter() - started:.1f} s")
+
+
+def _remove_function(lambda_: Any) -> None:
+    if SPEED_FUNCTION not in [f["FunctionName"] for f in lambda_.list_functions()["Functions"]]:
+        return
+    for old in lambda_.list_event_source_mappings(FunctionName=SPEED_FUNCTION)["EventSourceMappings"]:
+        lambda_.delete_event_source_mapping(UUID=old["UUID"])
+    deadline = time.monotonic() + 30
+    while lambda_.list_event_source_mappings(FunctionName=SPEED_FUNCTION)["EventSourceMappings"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the old event source mapping of {SPEED_FUNCTION} was not deleted within 30 s")
+        time.sleep(0.1)
+    lambda_.delete_function(FunctionName=SPEED_FUNCTION)
 
 
 def _load_products(demo: Demo, dynamodb: Any) -> list[dict[str, Any]]:
