@@ -43,9 +43,7 @@ class DeliveryService:
         self.streams = streams
         self.objects = objects
         self.transform = transform
-        root = Path(settings.data_dir) / "delivery"
-        root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite.connect(root / "delivery.db")
+        self._db = sqlite.connect(Path(settings.data_dir) / "delivery" / "delivery.db")
         self._db.executescript("CREATE TABLE IF NOT EXISTS delivery_streams (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS intents (name TEXT PRIMARY KEY, doc BLOB);"
                                "CREATE TABLE IF NOT EXISTS schemas (name TEXT PRIMARY KEY, doc BLOB);")

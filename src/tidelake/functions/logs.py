@@ -67,7 +67,6 @@ class LogStore:
         self._lock = threading.Lock()  # the writer connection
         self._read_lock = threading.Lock()  # the reader connection: reads never hold up invocations
         self._closed = False
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite.connect(path, synchronous="OFF")  # logs need not survive a power cut; invocations stay fast
         # A group lives from its function's first logged invocation on, even once trimming has emptied it.
         self._db.execute("CREATE TABLE IF NOT EXISTS groups (function TEXT PRIMARY KEY, created REAL NOT NULL)")

@@ -143,9 +143,7 @@ class EventSourceMappings:
         self.streams = streams
         self.functions = functions
         self.objects = objects
-        root = Path(settings.data_dir) / "functions"
-        root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite.connect(root / "mappings.db")
+        self._db = sqlite.connect(Path(settings.data_dir) / "functions" / "mappings.db")
         self._db.execute("CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, doc BLOB NOT NULL)")
         self._lock = threading.RLock()
         self._mappings: dict[str, EventSourceMapping] = {

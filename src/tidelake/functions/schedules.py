@@ -62,7 +62,6 @@ class Schedules:
         self.clock = clock
         self.dispatch = TargetDispatch(functions, streams, delivery)
         path: Path = settings.data_dir / "functions" / "schedules.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite.connect(path, synchronous="FULL" if settings.durability == "fsync" else "NORMAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()  # rules, targets and the connection

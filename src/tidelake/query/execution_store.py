@@ -45,7 +45,6 @@ def _dump(obj: Any) -> bytes:
 
 class ExecutionStore:
     def __init__(self, directory: Path, clock_now: float) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         self._db = sqlite.connect(directory / "queries.sqlite", synchronous="NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()

@@ -129,7 +129,6 @@ class _Active:
 class CrawlerService:
     def __init__(self, path: Path, catalog: Catalog, objects: ObjectStore, clock: Clock) -> None:
         self.catalog, self.objects, self.clock = catalog, objects, clock
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._conn = sqlite.connect(path)
         self._conn.executescript(_SCHEMA)

@@ -48,7 +48,6 @@ class Catalog:
         self.path = Path(path)
         self.clock = clock
         self.account_id = account_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._conn = sqlite.connect(self.path)
         self._conn.executescript(_SCHEMA)
