@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import queue
 import signal
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -145,6 +147,15 @@ def _server(platform: Platform) -> "uvicorn.Server":
     class Server(uvicorn.Server):
         """Ctrl-C and SIGTERM stop gracefully and return, so the caller can flush and close the
         platform (uvicorn would re-raise the signal after shutdown and end the process first)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # Everything loaded so far (service models, DuckDB, the catalog) lives as long as the
+            # server: frozen, full collections stop rescanning its ~100k objects (~70 ms each, every
+            # few hundred PutRecords calls). A 500-record call allocates ~1,500 containers that
+            # reference counting frees; a larger first threshold stops ~2 collections per call.
+            gc.freeze()
+            gc.set_threshold(10_000, 50, 50)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:

@@ -144,6 +144,23 @@ def test_put_records_routes_by_hash_range(store: StreamStore) -> None:
     assert len(used) == 4
 
 
+def test_each_shard_keeps_the_request_order_and_the_answer_keeps_the_request_index(store: StreamStore) -> None:
+    """Records of a put are grouped by shard for the log: within a shard they stay in request order,
+    and the answer's i-th entry is still the i-th record's shard and sequence number."""
+    store.create_stream("s", 4)
+    keys = [f"key-{i % 37}" for i in range(500)]
+    data = [f"record-{i}".encode() for i in range(500)]
+    result = store.put_records("s", data, keys)
+    for shard_index in range(4):
+        shard_id = f"shardId-{shard_index:012d}"
+        iterator = store.get_shard_iterator("s", shard_id, IteratorType.TRIM_HORIZON)
+        read = store.get_records(iterator, limit=1000).records
+        sent = [i for i in range(500) if result.shard_ids[i] == shard_id]
+        assert [r.data for r in read] == [data[i] for i in sent]
+        assert [r.sequence_number for r in read] == [result.sequence_numbers[i] for i in sent]
+        assert [r.partition_key for r in read] == [keys[i] for i in sent]
+
+
 def test_routing_after_resharding_out_of_key_order(store: StreamStore) -> None:
     """Shard ids and key order disagree once a low shard is split: routing must follow the keys."""
     store.create_stream("s", 2)

@@ -5,9 +5,11 @@ epoch seconds. Outputs are dicts keyed by member name or core objects picked by 
 """
 from __future__ import annotations
 
-from typing import Any
-
+import asyncio
 from binascii import b2a_base64
+from itertools import repeat
+from operator import itemgetter
+from typing import Any
 
 from tidelake.aws.protocol.serialize import Wire
 from tidelake.errors import DryRunRequested, InvalidArgument, Unsupported, ValidationFailed
@@ -205,15 +207,18 @@ class KinesisApi:
             self._name(p), p["Data"], key, p.get("ExplicitHashKey"), p.get("SequenceNumberForOrdering"))
         return {"ShardId": shard_id, "SequenceNumber": sequence_number, "EncryptionType": self._encryption(p)}
 
-    def put_records(self, p: P) -> P:
+    async def put_records(self, p: P) -> P:
+        """On the event loop: numbering 500 records is cheaper than handing them to a thread, and
+        the loop awaits the group commit instead of parking a thread on it."""
         entries = p["Records"]
-        explicit = [e.get("ExplicitHashKey") for e in entries]
-        keys = [e.get("PartitionKey") for e in entries]
+        explicit = list(map(dict.get, entries, repeat("ExplicitHashKey")))
+        keys = list(map(dict.get, entries, repeat("PartitionKey")))
         if None in keys:
             _partition_key(None, f"records.{keys.index(None) + 1}.member.partitionKey")
         self._dry_run(p)
-        result = self.store.put_records(self._name(p), [e["Data"] for e in entries], keys,
-                                        explicit if any(explicit) else None)
+        result, durable = self.store.submit_records(self._name(p), list(map(itemgetter("Data"), entries)), keys,
+                                                    explicit if any(explicit) else None)
+        await asyncio.wrap_future(durable)
         out: list[P] = [{"SequenceNumber": n, "ShardId": s} for n, s in zip(result.sequence_numbers, result.shard_ids)]
         for i, (code, message) in result.errors.items():
             out[i] = {"ErrorCode": code, "ErrorMessage": message}

@@ -2,10 +2,13 @@
 
 ``X-Amz-Target: <prefix>.<Operation>`` names the operation; the body is its input as JSON. The
 handler object has one method per operation, named in snake_case; it receives validated,
-converted input and returns the output (dicts or core objects), serialized from the model.
+converted input and returns the output (dicts or core objects), serialized from the model. Plain
+methods run in the thread pool (they may block on disk or locks); ``async`` ones run on the event
+loop and must only await.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from typing import Any
@@ -57,7 +60,8 @@ class JsonService:
         if method is None:
             raise Unsupported(f"tidelake does not implement {self.service} {operation} yet. "
                               "See docs/ for the operations that are supported.")
-        # Validation is per-record work for PutRecords: do it off the event loop, with the call.
+        if inspect.iscoroutinefunction(method):  # never blocks: runs on the event loop
+            return await method(parse_input(self.service, operation, params))
         return await run_in_threadpool(lambda: method(parse_input(self.service, operation, params)))
 
     def _respond(self, operation: str, result: Any, request_id: str) -> Response:

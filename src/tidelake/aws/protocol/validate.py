@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections import deque
 from datetime import datetime
 from functools import cache
+from itertools import repeat
 from typing import Any, Callable
 
 from botocore.model import Shape
@@ -147,8 +149,8 @@ def _columns(shape: Shape) -> Callable[[list[Any]], list[Any] | None] | None:
             return None
         decoded: list[tuple[str, list[Any], list[bytes]]] = []
         for name, blob, low, high, pattern, must in members:
-            column = [item.get(name) for item in items]
-            present = [v for v in column if v is not None]
+            column = list(map(dict.get, items, repeat(name)))
+            present = column if None not in column else [v for v in column if v is not None]
             if (must and len(present) < len(column)) or set(map(type, present)) - {str}:
                 return None
             if not present:
@@ -165,8 +167,7 @@ def _columns(shape: Shape) -> Callable[[list[Any]], list[Any] | None] | None:
                 decoded.append((name, column, values))
         for name, column, values in decoded:  # all checked: only now convert in place
             owners = items if len(values) == len(items) else [i for i, v in zip(items, column) if v is not None]
-            for item, value in zip(owners, values):
-                item[name] = value
+            deque(map(dict.__setitem__, owners, repeat(name), values), maxlen=0)
         return items
     return check
 
