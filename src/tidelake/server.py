@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
                                  StreamingResponse)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidelake import __version__
 from tidelake.aws.gateway import Gateway
+from tidelake.aws.protocol.json_service import JsonService
 from tidelake.delivery.convert import Column, TableSchema
 from tidelake.errors import InvalidArgument, NotFound, TidelakeError
 from tidelake.metrics import prometheus_text
@@ -32,10 +34,10 @@ from tidelake.web.console import overview
 if TYPE_CHECKING:
     import uvicorn
 
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+log = logging.getLogger("tidelake.server")
 
 
-def create_app(platform: Platform) -> Starlette:
+def create_app(platform: Platform) -> ASGIApp:
     gateway = Gateway(platform)
 
     async def health(request: Request) -> Response:
@@ -108,24 +110,39 @@ def create_app(platform: Platform) -> Starlette:
     async def console(request: Request) -> Response:
         return HTMLResponse(await run_in_threadpool(overview, platform, str(request.base_url).rstrip("/")))
 
-    async def aws(request: Request) -> Response:
-        if request.url.path == "/" and _is_browser(request):
-            return RedirectResponse("/ui/")
-        return await gateway(request)
-
     async def admin_errors(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, NotFound) else 400
         return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
 
-    return Starlette(routes=[
+    admin = Starlette(routes=[
         Route("/_tidelake/health", health, methods=["GET"]),
         Route("/_tidelake/metrics", metrics, methods=["GET"]),
         Route("/_tidelake/delivery/{name}/flush", flush, methods=["POST"]),
         Route("/_tidelake/schemas/{database}/{table}", put_schema, methods=["PUT"]),
         Route("/_tidelake/compact", compact, methods=["POST"]),
         Route("/ui/", console, methods=["GET"]),
-        Route("/{path:path}", aws, methods=ALL_METHODS),
     ], exception_handlers={TidelakeError: admin_errors, KeyError: admin_errors})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        """AWS calls go straight to the gateway, without Starlette's middleware stack and route
+        matching (per-call work they do not need; errors are answered by the services themselves,
+        and by this handler's own net). Lifespan, /_tidelake and the console are Starlette's."""
+        if scope["type"] != "http" or scope["path"].startswith("/_tidelake/") or scope["path"] == "/ui/":
+            await admin(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if scope["path"] == "/" and _is_browser(request):
+            response: Response = RedirectResponse("/ui/")
+        else:
+            try:
+                response = await gateway(request)
+            except ClientDisconnect:
+                return
+            except Exception as error:  # noqa: BLE001 -- an AWS-shaped 500; the server lives on
+                log.exception("%s %s failed", scope["method"], scope["path"])
+                response = JsonService.plain_error(error)
+        await response(scope, receive, send)
+    return app
 
 
 def _table_ref(text: object) -> tuple[str, str]:
