@@ -4,7 +4,9 @@
     python bench/stream.py --smoke    # seconds, for CI: checks the benchmark runs, figures are rough
 
 Prints a table of figures with the machine and the durability setting. Baselines run in the same
-process: SQLite with one row per record (the naive log), and moto's Kinesis (if installed).
+process: SQLite with one row per record (the naive log), and moto's Kinesis (if installed). The
+"ceiling" rows run the same boto3 clients against a server that only sends a canned reply: on 2
+shared cores, boto3's own CPU per 500-record call bounds every PutRecords figure.
 Figures are printed, not asserted.
 """
 from __future__ import annotations
@@ -176,6 +178,54 @@ def api_put(url: str, stream: str, clients: int, seconds: float, validate: bool 
             "p99": percentile(latencies, 99), "records": sum(s for s, _ in results)}
 
 
+# -- the clients' own ceiling ------------------------------------------------------------------
+
+def _canned_server(port: int, ready: Any) -> None:
+    """An HTTP server that answers every request with the same 500-record PutRecords reply and
+    does nothing else: what boto3 reaches on this machine when the server costs ~nothing."""
+    import asyncio
+
+    import orjson
+    body = orjson.dumps({"FailedRecordCount": 0, "Records": [
+        {"SequenceNumber": "4" + "9" * 55, "ShardId": "shardId-000000000000"}] * BATCH})
+    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: "
+             + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    class Canned(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport, self.buffer = transport, bytearray()
+
+        def data_received(self, chunk: bytes) -> None:
+            self.buffer += chunk
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                head = bytes(self.buffer[:end]).lower()
+                at = head.find(b"content-length:")
+                length = int(head[at + 15:].split(b"\r\n", 1)[0]) if at >= 0 else 0
+                if len(self.buffer) < end + 4 + length:
+                    return
+                del self.buffer[:end + 4 + length]
+                self.transport.write(reply)
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(Canned, "127.0.0.1", port)
+        ready.set()
+        await server.serve_forever()
+    asyncio.run(serve())
+
+
+def client_ceiling(seconds: float, validate: bool) -> float:
+    from common import free_port
+    port = free_port()
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=_canned_server, args=(port, ready), daemon=True)
+    server.start()
+    ready.wait(10)
+    try:
+        return api_put(f"http://127.0.0.1:{port}", "bench", 2, seconds, validate)["rate"]
+    finally:
+        server.kill()
+
+
 # -- 3. GetRecords read-back ----------------------------------------------------------------
 
 def api_read(url: str, stream: str) -> dict[str, float]:
@@ -320,7 +370,7 @@ def main() -> None:
         client.create_stream(StreamName="bench", ShardCount=4)
         while client.describe_stream_summary(StreamName="bench")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
             time.sleep(0.01)
-        for clients, validate, threads in ((1, True, 1), (2, True, 1), (2, False, 1), (2, False, 2)):
+        for clients, validate, threads in ((1, True, 1), (2, True, 1), (2, True, 8), (2, False, 1), (2, False, 8)):
             put = api_put(url, "bench", clients, seconds, validate, threads)
             client_side = ("" if validate else ", client parameter_validation=False") + (
                 f", {threads} threads each" if threads > 1 else "")
@@ -341,6 +391,11 @@ def main() -> None:
                      f"p99 {lat['lag_p99'] * 1000:.2f} ms; target < 5 ms; {lat['late']} seen later than the "
                      "first poll after their ack"))
 
+    for validate in (True, False):
+        ceiling = client_ceiling(seconds, validate)
+        rows.append((f"ceiling: the same 2 boto3 processes against a server that does nothing (canned reply)"
+                     + ("" if validate else ", parameter_validation=False"), f"{ceiling:,.0f} records/s",
+                     "what the clients alone reach on these 2 cores"))
     moto = moto_put(seconds)
     if moto is not None:
         rows.append(("baseline: moto Kinesis PutRecords, 1 client, same process", f"{moto:,.0f} records/s",
