@@ -174,6 +174,12 @@ def _server(platform: Platform) -> "uvicorn.Server":
             gc.freeze()
             gc.set_threshold(10_000, 50, 50)
 
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            # Frozen objects are never collected, not even at exit: DuckDB's bindings would then
+            # report them as leaked on stderr when the interpreter ends.
+            gc.unfreeze()
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             if threading.current_thread() is not threading.main_thread():

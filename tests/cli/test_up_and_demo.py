@@ -36,6 +36,7 @@ def test_up_prints_endpoint_and_stops_cleanly(tmp_path, stop):
     assert str(data_dir.resolve()) in err
     assert "/ui/" in err
     assert "stopped" in err
+    assert "leaked" not in err and "Traceback" not in err, err  # a clean stop says nothing more
     assert not (data_dir / "stream" / "log.db-wal").exists() or (data_dir / "stream" / "log.db-wal").stat().st_size == 0
 
 
