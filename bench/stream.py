@@ -80,7 +80,7 @@ def log_append(seconds: float, durability: str) -> float:
                 with lock:
                     first = counter[0]
                     counter[0] += BATCH
-                pending.append(log.submit(log.append_job(1, first % 4, first, 0, encoded, data)))
+                pending.append(log.submit(log.append_job([log.batch(1, first % 4, first, 0, encoded, data)])))
                 if len(pending) > 8:  # keep a few requests in flight, as concurrent clients do
                     pending.pop(0).result()
             for future in pending:

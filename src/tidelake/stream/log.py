@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 _HEADER = struct.Struct("<I")
 
+# (stream_key, shard_index, last_counter, first_counter, arrival_ms, payload): a row of batches
+Batch = tuple[int, int, int, int, int, bytes]
+
 
 @dataclass(slots=True)
 class Columns:
@@ -114,8 +117,7 @@ def unpack(payload: bytes) -> tuple[list[bytes], list[bytes]]:
 class StreamLog:
     def __init__(self, path: Path, durability: str = "fsync") -> None:
         self.path = path
-        self._writer = GroupCommitWriter(path, fsync=durability == "fsync", schema=_SCHEMA, name="stream-log",
-                                         pragmas=["wal_autocheckpoint=16384"])
+        self._writer = GroupCommitWriter(path, fsync=durability == "fsync", schema=_SCHEMA, name="stream-log")
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -126,13 +128,22 @@ class StreamLog:
     def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
         return self._writer.write(job)
 
-    def append_job(self, stream_key: int, shard_index: int, first_counter: int, arrival_ms: int,
-                   partition_keys: Sequence[bytes], data: Sequence[bytes]) -> Job:
-        row = (stream_key, shard_index, first_counter + len(data) - 1, first_counter, arrival_ms,
-               pack(partition_keys, data))
+    @staticmethod
+    def batch(stream_key: int, shard_index: int, first_counter: int, arrival_ms: int,
+              partition_keys: Sequence[bytes], data: Sequence[bytes]) -> Batch:
+        """One shard's records of one put, as the log stores them: one row."""
+        return (stream_key, shard_index, first_counter + len(data) - 1, first_counter, arrival_ms,
+                pack(partition_keys, data))
+
+    @staticmethod
+    def append_job(batches: Sequence[Batch]) -> Job:
+        """A job inserting ``batches`` with one statement: the writer thread takes the GIL back once
+        per statement, and under load each time can wait for a busy event loop."""
+        sql = "INSERT INTO batches VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batches))
+        values = [value for row in batches for value in row]
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)", row)
+            conn.execute(sql, values)
         return job
 
     @property

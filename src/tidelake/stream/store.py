@@ -435,7 +435,7 @@ class StreamStore:
             else:
                 starts = [as_digest(s.starting_hash_key) for s in shards]
                 groups = _group(list(map(bisect_right, repeat(starts), self._digests(keys, explicit_hash_keys))))
-            jobs = []
+            batches = []
             for position, indexes in groups.items():
                 shard = shards[position]
                 if self._limits is not None:
@@ -447,12 +447,12 @@ class StreamStore:
                 first = stream.next_counter
                 stream.next_counter += len(indexes)
                 whole = len(indexes) == count
-                jobs.append(self.log.append_job(stream.key, shard.index, first, int(now * 1000),
-                                                keys if whole else list(map(keys.__getitem__, indexes)),
-                                                data if whole else list(map(data.__getitem__, indexes))))
+                batches.append(self.log.batch(stream.key, shard.index, first, int(now * 1000),
+                                              keys if whole else list(map(keys.__getitem__, indexes)),
+                                              data if whole else list(map(data.__getitem__, indexes))))
                 _scatter(numbers, indexes, encode_range(first, len(indexes), shard.index, stream.key))
                 _scatter(shard_ids, indexes, repeat(shard.shard_id))
-            durable = self.log.submit(lambda conn: [job(conn) for job in jobs])
+            durable = self.log.submit(self.log.append_job(batches) if batches else lambda conn: None)
         return PutRecordsResult(shard_ids, numbers, errors), durable
 
     def _check_sizes(self, stream: Stream, data: Sequence[bytes], keys: Sequence[bytes]) -> None:
