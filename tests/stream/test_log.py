@@ -33,7 +33,7 @@ def rows(path: Path, sql: str = "SELECT COUNT(*) FROM batches") -> Any:
 def append(log: StreamLog, first: int, count: int, shard: int = 0, stream_key: int = 1) -> "Future[None]":
     keys = [f"k{first + i}".encode() for i in range(count)]
     data = [f"d{first + i}".encode() for i in range(count)]
-    return log.submit(log.append_job(stream_key, shard, first, 1000 + first, keys, data))
+    return log.submit(log.append_job([log.batch(stream_key, shard, first, 1000 + first, keys, data)]))
 
 
 # -- packing ---------------------------------------------------------------------------------
@@ -134,6 +134,25 @@ def test_a_failing_job_fails_alone(log: StreamLog) -> None:
     assert rows(log.path, "SELECT COUNT(*) FROM batches WHERE shard_index = 5") == 0  # rolled back
     assert rows(log.path, "SELECT group_concat(first_counter) FROM batches ORDER BY first_counter") == "0,2"
     append(log, 5, 1).result(timeout=10)  # the writer is still healthy
+
+
+def test_a_lone_failing_job_is_rolled_back(log: StreamLog) -> None:
+    """A job alone in its group runs without a savepoint: its failure rolls back the transaction."""
+    def half_done_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO batches VALUES (1, 5, 0, 0, 0, x'00000000')")
+        raise ValueError("job failed")
+    with pytest.raises(ValueError, match="job failed"):
+        log.submit(half_done_then_fail).result(timeout=10)
+    assert rows(log.path, "SELECT COUNT(*) FROM batches WHERE shard_index = 5") == 0
+    append(log, 0, 2).result(timeout=10)  # the writer is still healthy and commits the next job
+    assert rows(log.path) == 1
+
+
+def test_one_put_spanning_shards_is_one_statement(log: StreamLog) -> None:
+    batches = [log.batch(1, shard, 10 * shard, 1000, [b"k"] * 3, [b"d"] * 3) for shard in range(4)]
+    log.submit(log.append_job(batches)).result(timeout=10)
+    assert rows(log.path, "SELECT group_concat(shard_index || ':' || first_counter || '-' || last_counter) "
+                          "FROM batches") == "0:0-2,1:10-12,2:20-22,3:30-32"
 
 
 def test_future_resolves_only_after_commit(log: StreamLog) -> None:
