@@ -200,11 +200,13 @@ class KinesisApi:
 
     # -- records -----------------------------------------------------------------------------
 
-    def put_record(self, p: P) -> P:
+    async def put_record(self, p: P) -> P:
+        """On the event loop, like PutRecords."""
         key = _partition_key(p.get("PartitionKey"), "partitionKey")
         self._dry_run(p)
-        shard_id, sequence_number = self.store.put_record(
+        shard_id, sequence_number, durable = self.store.submit_record(
             self._name(p), p["Data"], key, p.get("ExplicitHashKey"), p.get("SequenceNumberForOrdering"))
+        await asyncio.wrap_future(durable)
         return {"ShardId": shard_id, "SequenceNumber": sequence_number, "EncryptionType": self._encryption(p)}
 
     async def put_records(self, p: P) -> P:

@@ -390,18 +390,26 @@ class StreamStore:
     def put_record(self, stream_name: str, data: bytes, partition_key: str, explicit_hash_key: str | None = None,
                    sequence_number_for_ordering: str | None = None) -> tuple[str, str]:
         """Append one record; returns (shard id, sequence number) once it is durable."""
+        shard_id, sequence_number, durable = self.submit_record(stream_name, data, partition_key, explicit_hash_key,
+                                                                sequence_number_for_ordering)
+        durable.result()
+        return shard_id, sequence_number
+
+    def submit_record(self, stream_name: str, data: bytes, partition_key: str, explicit_hash_key: str | None = None,
+                      sequence_number_for_ordering: str | None = None) -> tuple[str, str, Future[object]]:
+        """Number and queue one record (see ``submit_records``): (shard id, sequence number, future)."""
         if sequence_number_for_ordering is not None:
             position = decode(sequence_number_for_ordering)
             stream = self._usable(stream_name)
             if position is not None and position.stream_tag == stream_tag(stream.key):
                 with self._lock:  # never hand out a number below the one the producer saw last
                     stream.next_counter = max(stream.next_counter, position.counter + 1)
-        result = self.put_records(stream_name, [data], [partition_key], [explicit_hash_key])
+        result, durable = self.submit_records(stream_name, [data], [partition_key], [explicit_hash_key])
         sequence_number = result.sequence_numbers[0]
         if sequence_number is None:
             stream = self._find(stream_name)
             raise ThroughputExceeded(result.shard_ids[0], stream.stream_name, self.settings.account_id)
-        return result.shard_ids[0], sequence_number
+        return result.shard_ids[0], sequence_number, durable
 
     def put_records(self, stream_name: str, data: Sequence[bytes], partition_keys: Sequence[str],
                     explicit_hash_keys: Sequence[str | None] | None = None) -> PutRecordsResult:
