@@ -389,6 +389,24 @@ def test_next_shard_iterator_chains_through_the_shard(kinesis, stream_factory):
     assert [r["Data"] for r in kinesis.get_records(ShardIterator=answer["NextShardIterator"])["Records"]] == [b"late"]
 
 
+def test_a_backlog_and_the_tip_read_alike(kinesis, stream_factory):
+    """The server reads a consumer near the stream's tip on its event loop and a backlog (over 1,000
+    records behind) in a thread: both give the same records, order, iterators and errors."""
+    name = stream_factory()
+    for batch in range(3):
+        kinesis.put_records(StreamName=name, Records=[{"Data": f"{batch}-{i}".encode(), "PartitionKey": "k"}
+                                                      for i in range(500)])
+    backlog = kinesis.get_records(ShardIterator=iterator(kinesis, name), Limit=10_000)
+    assert [r["Data"] for r in backlog["Records"]] == [f"{b}-{i}".encode() for b in range(3) for i in range(500)]
+    assert backlog["MillisBehindLatest"] == 0
+    kinesis.put_record(StreamName=name, Data=b"tip", PartitionKey="k")
+    tip = kinesis.get_records(ShardIterator=backlog["NextShardIterator"])
+    assert [r["Data"] for r in tip["Records"]] == [b"tip"]
+    assert int(tip["Records"][0]["SequenceNumber"]) > int(backlog["Records"][-1]["SequenceNumber"])
+    with aws_error("InvalidArgumentException"):
+        kinesis.get_records(ShardIterator="AAAA" + tip["NextShardIterator"][4:])
+
+
 def test_data_round_trips_byte_for_byte(kinesis, stream_factory):
     """Blobs are base64 on the wire; every byte value, empty data (the model's minimum length is 0) and
     non-ASCII partition keys come back exactly, with an ApproximateArrivalTimestamp."""

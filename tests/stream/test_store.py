@@ -307,6 +307,27 @@ def test_get_records_limit(store: StreamStore) -> None:
     assert len(result.records) == 1
 
 
+def test_near_tip_tells_a_consumer_keeping_up_from_a_backlog(store: StreamStore) -> None:
+    """The wire layer reads on the event loop only near the tip."""
+    store.create_stream("s", 1)
+    latest = store.get_shard_iterator("s", "shardId-000000000000", IteratorType.LATEST)
+    oldest = store.get_shard_iterator("s", "shardId-000000000000", IteratorType.TRIM_HORIZON)
+    assert store.near_tip(latest, 0) and store.near_tip(oldest, 0)
+    store.put_records("s", [b"x"] * 11, ["k"] * 11)
+    assert not store.near_tip(oldest, 10) and store.near_tip(oldest, 11)
+    assert not store.near_tip(latest, 10)  # LATEST was issued before the put: those records are its to read
+    assert store.near_tip(store.get_records(oldest).next_shard_iterator, 0)  # caught up
+    assert not store.near_tip("not-an-iterator", 10)
+
+
+def test_near_tip_counts_the_puts_to_every_shard(store: StreamStore) -> None:
+    """The counter is the stream's: records put to other shards count against the bound too."""
+    store.create_stream("s", 2)
+    oldest = store.get_shard_iterator("s", "shardId-000000000000", IteratorType.TRIM_HORIZON)
+    store.put_records("s", [b"x"] * 11, [f"k{i}" for i in range(11)])
+    assert not store.near_tip(oldest, 10) and store.near_tip(oldest, 11)
+
+
 def test_get_records_caps_at_10_mib(store: StreamStore) -> None:
     store.create_stream("s", 1)
     record = b"x" * (MIB - 16)

@@ -11,6 +11,8 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from tidelake.aws.protocol.serialize import Wire
 from tidelake.errors import DryRunRequested, InvalidArgument, Unsupported, ValidationFailed
 from tidelake.stream.keys import encode
@@ -18,6 +20,7 @@ from tidelake.stream.models import IteratorType, Shard, ShardFilterType, Stream,
 from tidelake.stream.store import StreamStore
 
 P = dict[str, Any]
+_SMALL_READ = 1_000  # records behind the stream's tip: read on the event loop (~1 ms for 200-byte records)
 ALL_METRICS = ["IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords", "WriteProvisionedThroughputExceeded",
                "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds"]
 
@@ -243,7 +246,14 @@ class KinesisApi:
                                                  p.get("StartingSequenceNumber"), p.get("Timestamp"))
         return {"ShardIterator": iterator}
 
-    def get_records(self, p: P) -> P:
+    async def get_records(self, p: P) -> P:
+        """A consumer keeping up reads a few records: cheaper on the event loop than two thread hops,
+        each of which can wait ~1 ms for an idle core to wake. A backlog is read in a thread."""
+        if self.store.near_tip(p["ShardIterator"], _SMALL_READ):
+            return self._get_records(p)
+        return await run_in_threadpool(self._get_records, p)
+
+    def _get_records(self, p: P) -> P:
         self._dry_run(p)
         result = self.store.get_records(p["ShardIterator"], p.get("Limit", 10000))
         columns = result.columns

@@ -534,6 +534,16 @@ class StreamStore:
                 f"in a call to a shard with {shard.shard_id}")
         return position.counter
 
+    def near_tip(self, shard_iterator: str, records: int) -> bool:
+        """Whether at most ``records`` were put to the iterator's stream after its position (the
+        counter is shared by the shards): a consumer keeping up, whose next read is small."""
+        try:
+            state = self._iterators.decode(shard_iterator)
+        except InvalidIterator:
+            return False
+        stream = self._streams.get(state.stream_name)
+        return stream is not None and stream.next_counter - state.position <= records
+
     def get_records(self, shard_iterator: str, limit: int = 10000) -> GetRecordsResult:
         state = self._iterators.decode(shard_iterator)
         now = self.clock.now()
