@@ -20,7 +20,7 @@ from tidelake.stream.models import IteratorType, Shard, ShardFilterType, Stream,
 from tidelake.stream.store import StreamStore
 
 P = dict[str, Any]
-_SMALL_READ = 1_000  # records behind the stream's tip: read on the event loop (~1 ms for 200-byte records)
+_SMALL_READ = 1_000  # records behind the stream's tip: read on the event loop (1-2 ms for 200-byte records)
 ALL_METRICS = ["IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords", "WriteProvisionedThroughputExceeded",
                "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds"]
 
