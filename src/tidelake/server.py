@@ -2,6 +2,7 @@
 every other request is an AWS API call. Also runs it under uvicorn for ``tidelake up``."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import gc
@@ -172,6 +173,7 @@ def _server(platform: Platform) -> "uvicorn.Server":
             # few hundred PutRecords calls). A 500-record call allocates ~1,500 containers that
             # reference counting frees; a larger first threshold stops ~2 collections per call.
             gc.freeze()
+            atexit.register(gc.unfreeze)  # for an exit that skips shutdown (see below)
             gc.set_threshold(10_000, 50, 50)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
