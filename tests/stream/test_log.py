@@ -148,7 +148,7 @@ def test_a_lone_failing_job_is_rolled_back(log: StreamLog) -> None:
     assert rows(log.path) == 1
 
 
-def test_one_put_spanning_shards_is_one_statement(log: StreamLog) -> None:
+def test_one_job_appends_the_batches_of_every_shard_of_a_put(log: StreamLog) -> None:
     batches = [log.batch(1, shard, 10 * shard, 1000, [b"k"] * 3, [b"d"] * 3) for shard in range(4)]
     log.submit(log.append_job(batches)).result(timeout=10)
     assert rows(log.path, "SELECT group_concat(shard_index || ':' || first_counter || '-' || last_counter) "
