@@ -46,6 +46,18 @@ def aws(url: str, *args: str, key: str = "test", secret: str = "test", region: s
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def tidelake(server: Any, *args: str, input: str | bytes | None = None, check: bool = True, binary: bool = False,
+             columns: int = 200) -> subprocess.CompletedProcess:
+    """Run the tidelake CLI against a started server (through AWS_ENDPOINT_URL, as a user would),
+    ``columns`` wide; with ``check``, assert it succeeded."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": str(columns)}
+    result = subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, input=input, capture_output=True,
+                            text=not binary, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout

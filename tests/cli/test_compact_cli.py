@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -12,16 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
+from support import tidelake
+
 RESULTS = "s3://cli-compact-results/"
-
-
-def tidelake(server: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def athena(server: Any, sql: str, database: str) -> list[list[str]]:

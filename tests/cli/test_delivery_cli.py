@@ -2,30 +2,17 @@
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import pytest
 
-from support import free_port
+from support import free_port, tidelake
 
 ROLE = "arn:aws:iam::000000000000:role/firehose-delivery-role"
 PREFIX = "json-data/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 ERROR_PREFIX = "error-json/!{firehose:error-output-type}/"
-
-
-def tidelake(server: Any, *args: str, input: str | bytes | None = None, check: bool = True,
-             binary: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, input=input,
-                            capture_output=True, text=not binary, timeout=120)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def unique(kind: str) -> str:

@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+
+from support import tidelake as run_tidelake
 
 
 def tidelake(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "tidelake", "query", *args], env=env, capture_output=True,
-                            text=True, timeout=120)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_tidelake(server, "query", *args, check=check)
 
 
 def test_select_as_table_csv_and_json(server):

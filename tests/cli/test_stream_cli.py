@@ -7,14 +7,7 @@ import sys
 
 import pytest
 
-
-def tidelake(server, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, input=input,
-                            capture_output=True, text=True, timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+from support import tidelake
 
 
 def test_create_put_tail_describe_delete(server):

@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support import tidelake
+
 PRODUCTS = Path(__file__).resolve().parents[2] / "src" / "tidelake" / "generate" / "data" / "products.csv"
-
-
-def tidelake(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, capture_output=True, text=True,
-                            timeout=120)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 @pytest.mark.slow  # 5,446 items over HTTP and four CLI processes: about 4 s

@@ -11,16 +11,11 @@ from typing import Any
 
 import pytest
 
-from support import ServerProcess
+from support import ServerProcess, tidelake as run_tidelake
 
 
 def tidelake(server: ServerProcess, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url}
-    result = subprocess.run([sys.executable, "-m", "tidelake", "functions", *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_tidelake(server, "functions", *args, check=check)
 
 
 @pytest.mark.slow  # a dozen CLI processes

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from typing import Any
 
+from support import tidelake as run_tidelake
+
 
 def tidelake(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": server.url, "COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-m", "tidelake", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return run_tidelake(server, *args, check=False, columns=250)
 
 
 def test_put_list_disable_enable_delete(server):
